@@ -1,0 +1,58 @@
+# The README's commands. Everything runs inside .venv, created on first use.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster
+export MLFLOW_DISABLE_TELEMETRY := true
+export DAGSTER_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+# pip here is configured with extra local indexes; their "is ignored" notices are noise.
+PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: help install run ui test lint format warehouse clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing (a few minutes on a fresh machine)"
+	@start=$$(date +%s); \
+	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install -q --upgrade pip $(PIP_QUIET); \
+	  $(BIN)/python -m pip install -q -e '.[dev]' $(PIP_QUIET); \
+	  echo "==> install took $$(( $$(date +%s) - start ))s"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project with its dev tools
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+run: install $(DAGSTER_HOME)/dagster.yaml  ## install, then materialize the pipeline on the bundled sample
+	@$(BIN)/market materialize
+
+ui: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster web UI (and daemon) on http://127.0.0.1:3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: install  ## the test suite (real Dagster instance, real files; no network)
+	$(BIN)/pytest
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+warehouse: install  ## write data/warehouse.duckdb: views over the lake for the duckdb CLI
+	@$(BIN)/market warehouse
+
+clean:  ## remove local outputs (lake, landing, caches, Dagster history); keeps .venv and the sample
+	rm -rf data/lake data/raw data/cache data/warehouse.duckdb $(DAGSTER_HOME)

@@ -1,0 +1,30 @@
+"""Dagster resources: market-data sources, the Parquet lake, the raw landing area, DuckDB."""
+
+from __future__ import annotations
+
+from resources import settings
+from resources.lake import ParquetLake, ParquetLakeIOManager
+from resources.landing import RawLanding
+from resources.market_data import MarketData
+from resources.warehouse import DuckDBWarehouse
+
+
+def build_resources() -> dict[str, object]:
+    """The resources for the local (default) deployment, configured from the environment."""
+    import os
+
+    lake = ParquetLake(base_dir=str(settings.lake_dir()))
+    return {
+        "market_data": MarketData(
+            source=os.environ.get("MARKET_SOURCE", "sample"),
+            start=os.environ.get("MARKET_START", settings.DEFAULT_START),
+            as_of=os.environ.get("MARKET_AS_OF") or None,
+            sample_dir=str(settings.sample_dir()),
+            csv_dir=str(settings.csv_dir()),
+            cache_dir=str(settings.cache_dir()),
+        ),
+        "lake": lake,
+        "lake_io_manager": ParquetLakeIOManager(lake=lake),
+        "landing": RawLanding(root=str(settings.raw_dir())),
+        "warehouse": DuckDBWarehouse(lake_dir=str(settings.lake_dir())),
+    }

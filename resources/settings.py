@@ -1,0 +1,51 @@
+"""Where the project keeps things, and which environment variables change that.
+
+| variable          | default                | meaning                                        |
+|-------------------|------------------------|------------------------------------------------|
+| MARKET_DATA_DIR   | <project>/data         | lake, raw landing, caches, reports              |
+| MARKET_SAMPLE_DIR | <project>/data/sample  | the bundled sample                              |
+| MARKET_SOURCE     | sample                 | sample, csv or yahoo                            |
+| MARKET_START      | 2015-01-01             | first date fetched                              |
+| MARKET_AS_OF      | (none: everything)     | replay history as known on this date            |
+| MARKET_CSV_DIR    | <data>/csv             | the csv source's directory                      |
+| MARKET_UNIVERSE   | config/universe.yaml   | the universe file (see quant.universe)          |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_START = "2015-01-01"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("MARKET_DATA_DIR") or PROJECT_ROOT / "data")
+
+
+def sample_dir() -> Path:
+    return Path(os.environ.get("MARKET_SAMPLE_DIR") or PROJECT_ROOT / "data" / "sample")
+
+
+def lake_dir() -> Path:
+    return data_dir() / "lake"
+
+
+def raw_dir() -> Path:
+    return data_dir() / "raw"
+
+
+def cache_dir() -> Path:
+    return data_dir() / "cache"
+
+
+def csv_dir() -> Path:
+    return Path(os.environ.get("MARKET_CSV_DIR") or data_dir() / "csv")
+
+
+def disable_telemetry() -> None:
+    """Keep MLflow and Dagster from phoning home (no network here, and no surprises anywhere)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
