@@ -40,7 +40,9 @@ run: install $(DAGSTER_HOME)/dagster.yaml  ## install, then materialize the pipe
 ui: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster web UI (and daemon) on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
-test: install  ## the test suite (real Dagster instance, real files; no network)
+test: install  ## lint, then the test suite (real Dagster instance, real files; no network)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
 lint: install  ## ruff lint and format check

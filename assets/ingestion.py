@@ -5,16 +5,16 @@ sample source reads its Parquet file once for the whole panel, and no per-symbol
 started (each Dagster step costs seconds of interpreter start-up on its own).
 """
 
-
 from dataclasses import dataclass
+
 import dagster as dg
 import polars as pl
 
 from assets.partitions import symbol_partitions
 from quant.bars import content_hash, count_new_dates, merge_deliveries
 from quant.universe import InvalidSymbolError
-from resources.landing import LandedDelivery, RawLanding
 from resources.lake import ParquetLake
+from resources.landing import LandedDelivery, RawLanding
 from resources.market_data import MarketData
 from resources.sources import BarSource, Delivery, DeliveryMode, SourceError
 

@@ -141,7 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job", choices=sorted(JOB_FACTORIES), default="pipeline")
     p.add_argument("--multiprocess", action="store_true", help="one process per step (as the UI)")
     p.set_defaults(func=_cmd_materialize)
-    sub.add_parser("summary", help="rows and dates per symbol in the lake").set_defaults(func=_cmd_summary)
+    sub.add_parser("summary", help="rows and dates per symbol in the lake").set_defaults(
+        func=_cmd_summary
+    )
     p = sub.add_parser("sql", help="run a DuckDB query over the lake views")
     p.add_argument("query")
     p.set_defaults(func=_cmd_sql)

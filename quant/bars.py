@@ -68,7 +68,9 @@ def merge_deliveries(stored: pl.DataFrame | None, delivered: pl.DataFrame) -> pl
     delivered = conform_bars(delivered)
     if stored is None or stored.is_empty():
         return delivered
-    kept = conform_bars(stored).join(delivered.select("symbol", "date"), on=["symbol", "date"], how="anti")
+    kept = conform_bars(stored).join(
+        delivered.select("symbol", "date"), on=["symbol", "date"], how="anti"
+    )
     return pl.concat([kept, delivered]).sort("symbol", "date")
 
 

@@ -45,7 +45,9 @@ def validate_symbol(symbol: object) -> str:
     the ticker alphabet here is what keeps ``../../etc/passwd`` out of the lake.
     """
     if not isinstance(symbol, str):
-        raise InvalidSymbolError(f"symbol must be a string, got {type(symbol).__name__}: {symbol!r}")
+        raise InvalidSymbolError(
+            f"symbol must be a string, got {type(symbol).__name__}: {symbol!r}"
+        )
     if not symbol or len(symbol) > MAX_SYMBOL_LENGTH or not _SYMBOL_RE.match(symbol):
         raise InvalidSymbolError(
             f"invalid symbol {symbol!r}: expected a Yahoo-style ticker of at most "

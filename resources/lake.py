@@ -52,7 +52,9 @@ class ParquetLake(dg.ConfigurableResource):
         path = self.path(asset, partition)
         return pl.read_parquet(path) if path.exists() else None
 
-    def read_partitions(self, asset: str | Sequence[str], partitions: Iterable[str]) -> pl.DataFrame:
+    def read_partitions(
+        self, asset: str | Sequence[str], partitions: Iterable[str]
+    ) -> pl.DataFrame:
         """Several partitions stacked into one frame (columns unioned by name)."""
         keys = list(partitions)
         missing = [k for k in keys if not self.exists(asset, k)]
@@ -90,7 +92,9 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         if isinstance(obj, Mapping):
             unexpected = sorted(set(obj) - set(keys))
             if unexpected:
-                raise ValueError(f"{asset}: output has partitions {unexpected} outside this run's {keys}")
+                raise ValueError(
+                    f"{asset}: output has partitions {unexpected} outside this run's {keys}"
+                )
             for key, frame in obj.items():
                 self._write_one(context, asset, frame, key)
         elif len(keys) == 1:
@@ -101,9 +105,13 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
                 "{partition_key: DataFrame}"
             )
 
-    def _write_one(self, context: dg.OutputContext, asset: Sequence[str], frame: object, key: str | None) -> None:
+    def _write_one(
+        self, context: dg.OutputContext, asset: Sequence[str], frame: object, key: str | None
+    ) -> None:
         if not isinstance(frame, pl.DataFrame):
-            raise TypeError(f"{asset}: the lake stores polars DataFrames, got {type(frame).__name__}")
+            raise TypeError(
+                f"{asset}: the lake stores polars DataFrames, got {type(frame).__name__}"
+            )
         path = self.lake.write(asset, frame, key)
         context.log.debug(f"wrote {frame.height} rows to {path}")
 

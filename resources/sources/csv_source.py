@@ -8,6 +8,7 @@ the file, the line and the column, never guessed around.
 
 from __future__ import annotations
 
+import csv
 import re
 from datetime import date
 from pathlib import Path
@@ -48,7 +49,12 @@ class CsvFormatError(SourceError):
     """A CSV file could not be read; names the file, the 1-based line and the column."""
 
     def __init__(
-        self, symbol: str, path: Path, message: str, line: int | None = None, column: str | None = None
+        self,
+        symbol: str,
+        path: Path,
+        message: str,
+        line: int | None = None,
+        column: str | None = None,
     ) -> None:
         where = str(path)
         if line is not None:
@@ -68,23 +74,27 @@ def read_bars_csv(path: Path, symbol: str) -> pl.DataFrame:
     """Parse one CSV file of daily bars for ``symbol`` into the canonical bar schema."""
     validate_symbol(symbol)
     try:
-        raw = pl.read_csv(path, infer_schema=False, null_values=_NA_TOKENS, truncate_ragged_lines=False)
+        raw = pl.read_csv(
+            path, infer_schema=False, null_values=_NA_TOKENS, truncate_ragged_lines=False
+        )
     except pl.exceptions.NoDataError:
         raise CsvFormatError(symbol, path, "the file is empty", line=1) from None
     except pl.exceptions.ComputeError as exc:
         raise CsvFormatError(symbol, path, f"not a readable CSV file: {exc}") from None
     header_lines = 1
-    original = raw.columns
+    original = _header_of(path)
     if original and original[0].strip().lower() == "price" and raw.height >= 2:
         # yfinance >= 0.2.51 writes "Price,Close,...", then "Ticker,AAPL,...", then "Date,,,...".
         first_cells = [str(v).strip().lower() for v in raw.get_column(original[0]).head(2)]
         if first_cells == ["ticker", "date"]:
             raw = raw.slice(2).rename({original[0]: "date"})
             header_lines = 3
-    renamed = [_normalize_header(c) for c in raw.columns]
+    renamed = [_normalize_header(c) for c in (original if header_lines == 1 else raw.columns)]
     duplicates = sorted({c for c in renamed if renamed.count(c) > 1})
     if duplicates:
-        raise CsvFormatError(symbol, path, f"duplicated column(s) in the header: {duplicates}", line=1)
+        raise CsvFormatError(
+            symbol, path, f"duplicated column(s) in the header: {duplicates}", line=1
+        )
     raw.columns = renamed
     missing = [c for c in REQUIRED if c not in raw.columns]
     if missing:
@@ -92,7 +102,9 @@ def read_bars_csv(path: Path, symbol: str) -> pl.DataFrame:
             symbol, path, f"missing required column(s) {missing}; found {original}", line=1
         )
     if raw.is_empty():
-        raise CsvFormatError(symbol, path, "the file has a header but no rows", line=header_lines + 1)
+        raise CsvFormatError(
+            symbol, path, "the file has a header but no rows", line=header_lines + 1
+        )
 
     row_line = pl.int_range(pl.len()) + header_lines + 1
     repeated_header = raw.with_columns(row_line.alias("_line")).filter(
@@ -100,7 +112,10 @@ def read_bars_csv(path: Path, symbol: str) -> pl.DataFrame:
     )
     if not repeated_header.is_empty():
         raise CsvFormatError(
-            symbol, path, "duplicated header row inside the data", line=int(repeated_header["_line"][0])
+            symbol,
+            path,
+            "duplicated header row inside the data",
+            line=int(repeated_header["_line"][0]),
         )
 
     if "symbol" in raw.columns:
@@ -119,14 +134,18 @@ def read_bars_csv(path: Path, symbol: str) -> pl.DataFrame:
     parsed = raw.with_columns(
         pl.lit(symbol).alias("symbol"),
         _parse_dates(raw.get_column("date"), symbol, path, header_lines).alias("date"),
-        *[pl.col(c).str.strip_chars().cast(pl.Float64, strict=False) for c in NUMERIC if c in raw.columns],
+        *[
+            pl.col(c).str.strip_chars().cast(pl.Float64, strict=False)
+            for c in NUMERIC
+            if c in raw.columns
+        ],
     )
     for column in NUMERIC:
         if column not in raw.columns:
             continue
-        bad = raw.with_columns(row_line.alias("_line"), parsed.get_column(column).alias("_parsed")).filter(
-            pl.col(column).is_not_null() & pl.col("_parsed").is_null()
-        )
+        bad = raw.with_columns(
+            row_line.alias("_line"), parsed.get_column(column).alias("_parsed")
+        ).filter(pl.col(column).is_not_null() & pl.col("_parsed").is_null())
         if not bad.is_empty():
             raise CsvFormatError(
                 symbol,
@@ -138,16 +157,23 @@ def read_bars_csv(path: Path, symbol: str) -> pl.DataFrame:
     return conform_bars(parsed)
 
 
+def _header_of(path: Path) -> list[str]:
+    """The header row exactly as written (polars would silently rename duplicated names)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return next(csv.reader(handle), [])
+
+
 def _parse_dates(values: pl.Series, symbol: str, path: Path, header_lines: int) -> pl.Series:
     """ISO dates (time and zone suffixes ignored) or one day-first layout for the whole file."""
     text = values.str.strip_chars()
     if text.null_count():
         line = int(text.is_null().arg_true()[0]) + header_lines + 1
         raise CsvFormatError(symbol, path, "missing date", line=line, column="date")
-    candidates = [text.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)]
-    if not text.str.contains(_ISO_PREFIX.pattern).all():
-        candidates = [text.str.strptime(pl.Date, fmt, strict=False) for fmt in _DAY_FIRST_FORMATS]
-    best = min(candidates, key=lambda s: s.null_count())
+    iso = text.str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    iso = iso.set(~text.str.contains(_ISO_PREFIX.pattern), None)
+    day_first = [text.str.strptime(pl.Date, fmt, strict=False) for fmt in _DAY_FIRST_FORMATS]
+    # One layout per file, the one that reads the most rows; its first unreadable row is the error.
+    best = min([iso, *day_first], key=lambda s: s.null_count())
     if best.null_count():
         line = int(best.is_null().arg_true()[0]) + header_lines + 1
         bad_value = text[line - header_lines - 1]
@@ -190,7 +216,9 @@ class CsvSource:
         if self.as_of:
             bars = bars.filter(pl.col("date") <= self.as_of)
         if bars.is_empty():
-            raise EmptyResponseError(symbol, f"{path}: no bars between {self.start} and {self.as_of}")
+            raise EmptyResponseError(
+                symbol, f"{path}: no bars between {self.start} and {self.as_of}"
+            )
         return Delivery(
             symbol=symbol,
             bars=bars,

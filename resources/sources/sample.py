@@ -55,7 +55,9 @@ class SampleSource:
             raise SourceError(symbol, f"not in the bundled sample ({self.sample_dir})")
         bars = self._panel.filter(pl.col("symbol") == symbol)
         if bars.is_empty():
-            raise EmptyResponseError(symbol, f"no sample bars between {self.start} and {self.as_of}")
+            raise EmptyResponseError(
+                symbol, f"no sample bars between {self.start} and {self.as_of}"
+            )
         return Delivery(
             symbol=symbol,
             bars=conform_bars(bars),

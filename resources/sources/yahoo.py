@@ -117,7 +117,9 @@ class YahooSource:
         name = f"{start or 'min'}_{end or 'now'}.parquet"
         return self.cache_dir / "answers" / symbol_slug(symbol) / name
 
-    def _download_with_retries(self, symbol: str, start: date | None, end: date | None) -> pl.DataFrame:
+    def _download_with_retries(
+        self, symbol: str, start: date | None, end: date | None
+    ) -> pl.DataFrame:
         import yfinance as yf
         from yfinance.data import YfData
 
@@ -126,7 +128,14 @@ class YahooSource:
         for attempt in range(self.retries + 1):
             if attempt:
                 delay = self.backoff_s * 2 ** (attempt - 1)
-                log.warning("%s: retry %d/%d in %.1fs after: %s", symbol, attempt, self.retries, delay, last_problem)
+                log.warning(
+                    "%s: retry %d/%d in %.1fs after: %s",
+                    symbol,
+                    attempt,
+                    self.retries,
+                    delay,
+                    last_problem,
+                )
                 self.sleep(delay)
             # yfinance memoizes answers in-process, failures included; our cache is on disk.
             YfData.cache_get.cache_clear()

@@ -23,7 +23,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "yahoo"
 _DOWN_PAGE = b"<html><body><h1>Will be right back...</h1></body></html>"
 
 
-def _response(request: requests.PreparedRequest, status: int, body: bytes, content_type: str) -> requests.Response:
+def _response(
+    request: requests.PreparedRequest, status: int, body: bytes, content_type: str
+) -> requests.Response:
     response = requests.Response()
     response.status_code = status
     response._content = body
@@ -72,7 +74,12 @@ class YahooReplayAdapter(BaseAdapter):
         if parsed.path.startswith("/v8/finance/chart/"):
             symbol = unquote(parsed.path.removeprefix("/v8/finance/chart/"))
             return self._chart(request, symbol, parse_qs(parsed.query))
-        return _response(request, 404, b'{"finance":{"result":null,"error":{"code":"Not Found"}}}', "application/json")
+        return _response(
+            request,
+            404,
+            b'{"finance":{"result":null,"error":{"code":"Not Found"}}}',
+            "application/json",
+        )
 
     def close(self) -> None:
         pass
@@ -83,7 +90,15 @@ class YahooReplayAdapter(BaseAdapter):
             return _response(request, status, _DOWN_PAGE, "text/html")
         path = self.fixtures / f"chart_{symbol.lstrip('^')}.json"
         if not path.exists():
-            body = {"chart": {"result": None, "error": {"code": "Not Found", "description": "No data found, symbol may be delisted"}}}
+            body = {
+                "chart": {
+                    "result": None,
+                    "error": {
+                        "code": "Not Found",
+                        "description": "No data found, symbol may be delisted",
+                    },
+                }
+            }
             return _response(request, 404, json.dumps(body).encode(), "application/json")
         recorded = json.loads(path.read_text())
         answer = copy.deepcopy(recorded)
@@ -112,7 +127,9 @@ class YahooReplayAdapter(BaseAdapter):
             if "events" in result:
                 lo_ts, hi_ts = result["timestamp"][0], result["timestamp"][-1]
                 result["events"]["dividends"] = {
-                    k: v for k, v in result["events"]["dividends"].items() if lo_ts <= int(k) <= hi_ts
+                    k: v
+                    for k, v in result["events"]["dividends"].items()
+                    if lo_ts <= int(k) <= hi_ts
                 }
         return _response(request, 200, json.dumps(answer).encode(), "application/json")
 
