@@ -37,8 +37,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: install $(DAGSTER_HOME)/dagster.yaml  ## install, then materialize the pipeline on the bundled sample
 	@$(BIN)/market materialize
 
+# Started from inside DAGSTER_HOME so Dagster does not warn about the project's own dagster.yaml.
 ui: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster web UI (and daemon) on http://127.0.0.1:3000
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000
 
 test: install  ## lint, then the test suite (real Dagster instance, real files; no network)
 	$(BIN)/ruff check .
