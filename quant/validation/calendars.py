@@ -1,0 +1,23 @@
+"""Exchange sessions from a maintained calendar library (pandas_market_calendars)."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+import polars as pl
+
+
+@lru_cache(maxsize=32)
+def _sessions(calendar: str, start: date, end: date) -> tuple[date, ...]:
+    import pandas_market_calendars as mcal
+
+    days = mcal.get_calendar(calendar).valid_days(start_date=start, end_date=end)
+    return tuple(d.date() for d in days)
+
+
+def exchange_sessions(calendar: str, start: date, end: date) -> pl.Series:
+    """Trading sessions of ``calendar`` (e.g. ``NYSE``, ``NSE``) between two dates, inclusive."""
+    if end < start:
+        return pl.Series("date", [], dtype=pl.Date)
+    return pl.Series("date", _sessions(calendar, start, end), dtype=pl.Date)
