@@ -1,6 +1,6 @@
 """``market``: the pipeline from a terminal, for people who don't open the web UI.
 
-    market materialize [--symbols AAPL ^GSPC] [--job pipeline]   one run over all symbols
+    market materialize [--symbols AAPL MSFT]   ingest all in one run, validate each symbol
     market summary                                              what the lake holds
     market sql "SELECT ..."                                     DuckDB over the lake
     market warehouse [PATH]                                     write a DuckDB file of views
@@ -19,84 +19,60 @@ from resources import settings
 
 settings.disable_telemetry()
 
-PARTITION_RANGE_START = "dagster/asset_partition_range_start"
-PARTITION_RANGE_END = "dagster/asset_partition_range_end"
-
-
-def _pipeline_job():
-    from pipelines.definitions import defs
-
-    return defs.resolve_job_def("pipeline")
-
-
-def _ingest_job():
-    from pipelines.definitions import defs
-
-    return defs.resolve_job_def("ingest")
-
-
-JOB_FACTORIES = {"pipeline": _pipeline_job, "ingest": _ingest_job}
-
-
-def materialize(symbols: list[str] | None, job_name: str = "pipeline", in_process: bool = True):
-    """Launch ONE run of ``job_name`` over ``symbols`` (default: the whole universe).
-
-    The run covers the symbols as a partition range, which single-run assets execute in one step.
-    Returns the Dagster execution result.
-    """
-    import dagster as dg
-
-    from assets.partitions import UNIVERSE
-
-    keys = UNIVERSE.symbols
-    chosen = keys if not symbols else [UNIVERSE.get(s).symbol for s in symbols]
-    positions = sorted(keys.index(s) for s in chosen)
-    if positions != list(range(positions[0], positions[-1] + 1)):
-        raise SystemExit(
-            f"symbols {chosen} are not contiguous in the universe order; one run covers a range "
-            "(launch several runs, or use the UI's partition picker)"
-        )
-    tags = {PARTITION_RANGE_START: keys[positions[0]], PARTITION_RANGE_END: keys[positions[-1]]}
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    if in_process:
-        run_config["execution"] = {"config": {"in_process": {}}}
-    instance = dg.DagsterInstance.get()
-    return dg.execute_job(
-        dg.reconstructable(JOB_FACTORIES[job_name]),
-        instance=instance,
-        tags=tags,
-        run_config=run_config,
-        raise_on_error=False,
-    )
-
-
 def lake_summary():
-    """Per-symbol rows and date range of raw_ohlcv, straight from the lake through DuckDB."""
+    """Per symbol: raw and validated rows, quarantined rows, date range (DuckDB over the lake)."""
     from resources.warehouse import DuckDBWarehouse
 
     warehouse = DuckDBWarehouse(lake_dir=str(settings.lake_dir()))
+    with warehouse.connect() as con:
+        views = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    validated = "ohlcv" in views
+    quarantine = "ohlcv_quarantine" in views
     return warehouse.query(
-        "SELECT symbol, count(*) AS rows, min(date) AS first_date, max(date) AS last_date "
-        "FROM raw_ohlcv GROUP BY symbol ORDER BY symbol"
+        "SELECT r.symbol, r.rows AS raw_rows, "
+        + ("coalesce(o.rows, 0) AS ohlcv_rows, " if validated else "")
+        + ("coalesce(q.rows, 0) AS quarantined, " if quarantine else "")
+        + "r.first_date, r.last_date "
+        "FROM (SELECT symbol, count(*) AS rows, min(date) AS first_date, max(date) AS last_date "
+        "      FROM raw_ohlcv GROUP BY symbol) r "
+        + ("LEFT JOIN (SELECT symbol, count(*) AS rows FROM ohlcv GROUP BY symbol) o USING (symbol) " if validated else "")
+        + ("LEFT JOIN (SELECT symbol, count(*) AS rows FROM ohlcv_quarantine GROUP BY symbol) q USING (symbol) " if quarantine else "")
+        + "ORDER BY r.symbol"
     )
 
 
+def _failure_messages(result) -> list[str]:
+    return [e.message for e in result.all_events if e.is_step_failure or e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.asset_check_evaluation.passed]
+
+
 def _cmd_materialize(args: argparse.Namespace) -> int:
+    from pipelines.runner import run_pipeline
+
     started = time.perf_counter()
-    result = materialize(args.symbols, args.job, in_process=not args.multiprocess)
+    try:
+        outcome = run_pipeline(args.symbols)
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - started
-    if not result.success:
-        failures = [e for e in result.all_events if e.is_failure]
-        for event in failures:
-            print(event.message, file=sys.stderr)
-        print(f"run {result.run_id} FAILED after {elapsed:.1f}s", file=sys.stderr)
+    if not outcome.ingest.success:
+        for message in _failure_messages(outcome.ingest):
+            print(message, file=sys.stderr)
+        print(f"ingestion run {outcome.ingest.run_id} FAILED after {elapsed:.1f}s", file=sys.stderr)
         return 1
     summary = lake_summary()
     print(summary.to_pandas().to_string(index=False))
     print(
-        f"\nrun {result.run_id}: {summary.height} symbols, {summary['rows'].sum():,} rows, "
-        f"{summary['first_date'].min()} .. {summary['last_date'].max()}, in {elapsed:.1f}s"
+        f"\ningestion run {outcome.ingest.run_id}: {summary.height} symbols, "
+        f"{summary['raw_rows'].sum():,} rows, {summary['first_date'].min()} .. "
+        f"{summary['last_date'].max()}; {len(outcome.validations)} validation runs; {elapsed:.1f}s in all"
     )
+    if outcome.blocked:
+        for symbol in outcome.blocked:
+            print(f"BLOCKED {symbol}:", file=sys.stderr)
+            for message in _failure_messages(outcome.validations[symbol]):
+                print(f"  {message}", file=sys.stderr)
+        return 1
     print(f"lake: {settings.lake_dir()}   raw landing: {settings.raw_dir()}")
     print("next: `make ui` and open http://127.0.0.1:3000 (Assets → raw_ohlcv), or")
     print('      `.venv/bin/market sql "SELECT * FROM raw_ohlcv LIMIT 5"`')
@@ -138,8 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("materialize", help="run the pipeline over the universe in one run")
     p.add_argument("--symbols", nargs="*", help="a contiguous subset of the universe")
-    p.add_argument("--job", choices=sorted(JOB_FACTORIES), default="pipeline")
-    p.add_argument("--multiprocess", action="store_true", help="one process per step (as the UI)")
     p.set_defaults(func=_cmd_materialize)
     sub.add_parser("summary", help="rows and dates per symbol in the lake").set_defaults(
         func=_cmd_summary

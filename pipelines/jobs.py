@@ -6,15 +6,16 @@ import dagster as dg
 
 ingest_job = dg.define_asset_job(
     "ingest",
-    selection=dg.AssetSelection.groups("ingestion"),
-    description="Fetch daily bars for the universe into raw_ohlcv (one run, one step).",
+    selection=dg.AssetSelection.assets("raw_ohlcv").without_checks(),
+    description="Fetch daily bars for the universe into raw_ohlcv: one run, one step for all symbols.",
 )
 
-# Everything the pipeline has; `make run` materializes it for all symbols in one run.
-pipeline_job = dg.define_asset_job(
-    "pipeline",
-    selection=dg.AssetSelection.all(),
-    description="The whole pipeline over the bundled sample (what `make run` launches).",
+validate_job = dg.define_asset_job(
+    "validate",
+    selection=dg.AssetSelection.checks_for_assets("raw_ohlcv")
+    | dg.AssetSelection.assets("ohlcv", "ohlcv_quarantine"),
+    description="The data contract for ONE symbol: blocking checks on raw_ohlcv, then ohlcv and its "
+    "quarantine. Run once per symbol so a bad symbol is blocked alone.",
 )
 
-JOBS = [ingest_job, pipeline_job]
+JOBS = [ingest_job, validate_job]

@@ -5,7 +5,7 @@
 | MARKET_DATA_DIR   | <project>/data         | lake, raw landing, caches, reports              |
 | MARKET_SAMPLE_DIR | <project>/data/sample  | the bundled sample                              |
 | MARKET_SOURCE     | sample                 | sample, csv or yahoo                            |
-| MARKET_START      | 2015-01-01             | first date fetched                              |
+| MARKET_START      | 2018-01-01             | first date fetched                              |
 | MARKET_AS_OF      | (none: everything)     | replay history as known on this date            |
 | MARKET_CSV_DIR    | <data>/csv             | the csv source's directory                      |
 | MARKET_UNIVERSE   | config/universe.yaml   | the universe file (see quant.universe)          |
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_START = "2015-01-01"
+DEFAULT_START = "2018-01-01"
 
 
 def data_dir() -> Path:

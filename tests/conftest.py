@@ -31,7 +31,7 @@ def make_resources(
     return {
         "market_data": MarketData(
             source=source,
-            start=market.get("start", "2015-01-01"),
+            start=market.get("start", "2018-01-01"),
             as_of=market.get("as_of"),
             sample_dir=str(SAMPLE_DIR),
             csv_dir=str(market.get("csv_dir") or data_dir / "csv"),
