@@ -144,7 +144,8 @@ def ohlcv(context: dg.AssetExecutionContext, raw: pl.DataFrame):
     blocked = [r for r in reports.values() if r.blocked]
     if blocked:
         raise dg.Failure(
-            description="validation blocked, nothing written:\n" + "\n".join(r.error_message() for r in blocked),
+            description="validation blocked, nothing written:\n"
+            + "\n".join(r.error_message() for r in blocked),
             metadata={"blocked_symbols": [r.symbol for r in blocked]},
         )
     for symbol, report in reports.items():
@@ -189,8 +190,13 @@ def gx_docs_dir() -> Path:
     partitions_def=symbol_partitions,
     description="The contract as a Great Expectations suite on the validated bars, with Data Docs.",
 )
-def ohlcv_expectations(context: dg.AssetCheckExecutionContext, lake: ParquetLake) -> dg.AssetCheckResult:
-    outcomes = {s: run_expectations(lake.read("ohlcv", s), UNIVERSE.get(s), gx_docs_dir()) for s in context.partition_keys}
+def ohlcv_expectations(
+    context: dg.AssetCheckExecutionContext, lake: ParquetLake
+) -> dg.AssetCheckResult:
+    outcomes = {
+        s: run_expectations(lake.read("ohlcv", s), UNIVERSE.get(s), gx_docs_dir())
+        for s in context.partition_keys
+    }
     failed = {s: o.failed for s, o in outcomes.items() if not o.success}
     last = next(iter(outcomes.values()))
     metadata: dict[str, object] = {

@@ -19,13 +19,19 @@ from resources import settings
 
 settings.disable_telemetry()
 
+
 def lake_summary():
     """Per symbol: raw and validated rows, quarantined rows, date range (DuckDB over the lake)."""
     from resources.warehouse import DuckDBWarehouse
 
     warehouse = DuckDBWarehouse(lake_dir=str(settings.lake_dir()))
     with warehouse.connect() as con:
-        views = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        views = {
+            row[0]
+            for row in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+        }
     validated = "ohlcv" in views
     quarantine = "ohlcv_quarantine" in views
     return warehouse.query(
@@ -35,14 +41,30 @@ def lake_summary():
         + "r.first_date, r.last_date "
         "FROM (SELECT symbol, count(*) AS rows, min(date) AS first_date, max(date) AS last_date "
         "      FROM raw_ohlcv GROUP BY symbol) r "
-        + ("LEFT JOIN (SELECT symbol, count(*) AS rows FROM ohlcv GROUP BY symbol) o USING (symbol) " if validated else "")
-        + ("LEFT JOIN (SELECT symbol, count(*) AS rows FROM ohlcv_quarantine GROUP BY symbol) q USING (symbol) " if quarantine else "")
+        + (
+            "LEFT JOIN (SELECT symbol, count(*) AS rows FROM ohlcv GROUP BY symbol) o USING (symbol) "
+            if validated
+            else ""
+        )
+        + (
+            "LEFT JOIN (SELECT symbol, count(*) AS rows FROM ohlcv_quarantine GROUP BY symbol) q USING (symbol) "
+            if quarantine
+            else ""
+        )
         + "ORDER BY r.symbol"
     )
 
 
 def _failure_messages(result) -> list[str]:
-    return [e.message for e in result.all_events if e.is_step_failure or e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.asset_check_evaluation.passed]
+    return [
+        e.message
+        for e in result.all_events
+        if e.is_step_failure
+        or (
+            e.event_type_value == "ASSET_CHECK_EVALUATION"
+            and not e.event_specific_data.asset_check_evaluation.passed
+        )
+    ]
 
 
 def _cmd_materialize(args: argparse.Namespace) -> int:

@@ -48,9 +48,15 @@ class PipelineRun:
         return bool(self.ingest and self.ingest.success) and not self.blocked
 
 
-def _execute(factory: Callable[[], dg.JobDefinition], tags: dict[str, str], instance: dg.DagsterInstance):
+def _execute(
+    factory: Callable[[], dg.JobDefinition], tags: dict[str, str], instance: dg.DagsterInstance
+):
     return dg.execute_job(
-        dg.reconstructable(factory), instance=instance, tags=tags, run_config=IN_PROCESS, raise_on_error=False
+        dg.reconstructable(factory),
+        instance=instance,
+        tags=tags,
+        run_config=IN_PROCESS,
+        raise_on_error=False,
     )
 
 

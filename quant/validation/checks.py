@@ -87,7 +87,8 @@ class ValidationReport:
     def error_message(self) -> str:
         """One line per blocking rule: symbol, rule, what is wrong and where."""
         return "\n".join(
-            f"{self.symbol}: {name} failed: {self.results[name].summary}" for name in self.blocking_rules
+            f"{self.symbol}: {name} failed: {self.results[name].summary}"
+            for name in self.blocking_rules
         )
 
 
@@ -98,7 +99,9 @@ def _examples(frame: pl.DataFrame, columns: list[str], limit: int) -> list[dict[
 
 def _quarantined(frame: pl.DataFrame, rule: str, reason: pl.Expr | str) -> pl.DataFrame:
     reason_expr = pl.lit(reason) if isinstance(reason, str) else reason
-    return frame.with_columns(pl.lit(rule).alias("rule"), reason_expr.cast(pl.String).alias("reason"))
+    return frame.with_columns(
+        pl.lit(rule).alias("rule"), reason_expr.cast(pl.String).alias("reason")
+    )
 
 
 def _dates(frame: pl.DataFrame, limit: int) -> list[str]:
@@ -138,11 +141,17 @@ def validate_bars(
     trading = (pl.col("high") > pl.col("low")) & pl.all_horizontal(
         [pl.col(c).is_not_null() for c in PRICE_COLUMNS]
     )
-    explained = off_session.filter(trading) if instrument.asset_class is AssetClass.INDEX else off_session.clear()
+    explained = (
+        off_session.filter(trading)
+        if instrument.asset_class is AssetClass.INDEX
+        else off_session.clear()
+    )
     unexplained = off_session.join(explained.select("date"), on="date", how="anti")
     kept = kept.join(unexplained.select("date"), on="date", how="anti")
     quarantine += [
-        _quarantined(conflicting, TEMPORAL_INTEGRITY, "the same date delivered twice with different values"),
+        _quarantined(
+            conflicting, TEMPORAL_INTEGRITY, "the same date delivered twice with different values"
+        ),
         _quarantined(future, TEMPORAL_INTEGRITY, f"dated after today ({today})"),
         _quarantined(unexplained, TEMPORAL_INTEGRITY, f"not a {instrument.calendar} session"),
     ]
@@ -150,7 +159,9 @@ def validate_bars(
         "rows_delivered": bars.height,
         "exact_duplicates_repaired": repaired,
         "conflicting_duplicate_dates": conflicting["date"].n_unique(),
-        "conflicting_examples": _examples(conflicting, ["date", "open", "high", "low", "close", "volume"], n),
+        "conflicting_examples": _examples(
+            conflicting, ["date", "open", "high", "low", "close", "volume"], n
+        ),
         "future_dates": _dates(future, n),
         "future_rows": future.height,
         "today": str(today),
@@ -162,10 +173,16 @@ def validate_bars(
     if conflicting.height or future.height:
         problems = []
         if conflicting.height:
-            problems.append(f"{conflicting['date'].n_unique()} date(s) delivered twice with different values (first {conflicting['date'][0]})")
+            problems.append(
+                f"{conflicting['date'].n_unique()} date(s) delivered twice with different values (first {conflicting['date'][0]})"
+            )
         if future.height:
-            problems.append(f"{future.height} bar(s) dated after {today} (first {future['date'][0]})")
-        results[TEMPORAL_INTEGRITY] = RuleResult(TEMPORAL_INTEGRITY, False, ERROR, "; ".join(problems), temporal_meta)
+            problems.append(
+                f"{future.height} bar(s) dated after {today} (first {future['date'][0]})"
+            )
+        results[TEMPORAL_INTEGRITY] = RuleResult(
+            TEMPORAL_INTEGRITY, False, ERROR, "; ".join(problems), temporal_meta
+        )
     elif unexplained.height:
         results[TEMPORAL_INTEGRITY] = RuleResult(
             TEMPORAL_INTEGRITY,
@@ -176,7 +193,11 @@ def validate_bars(
         )
     else:
         results[TEMPORAL_INTEGRITY] = RuleResult(
-            TEMPORAL_INTEGRITY, True, WARN, f"{kept.height} bars in order, unique and on sessions", temporal_meta
+            TEMPORAL_INTEGRITY,
+            True,
+            WARN,
+            f"{kept.height} bars in order, unique and on sessions",
+            temporal_meta,
         )
 
     # -- OHLC logic ------------------------------------------------------------------------------
@@ -207,7 +228,9 @@ def validate_bars(
         "examples": _examples(bad_bars, ["date", "open", "high", "low", "close", "reason"], n),
     }
     if bad_bars.is_empty():
-        results[OHLC_LOGIC] = RuleResult(OHLC_LOGIC, True, WARN, "every bar is consistent", ohlc_meta)
+        results[OHLC_LOGIC] = RuleResult(
+            OHLC_LOGIC, True, WARN, "every bar is consistent", ohlc_meta
+        )
     else:
         severity = WARN if bad_bars.height <= limit else ERROR
         results[OHLC_LOGIC] = RuleResult(
@@ -224,7 +247,9 @@ def validate_bars(
     results[COMPLETENESS] = completeness
     if early.height:
         cut = completeness.metadata["usable_from"]
-        quarantine.append(_quarantined(early, COMPLETENESS, f"early history before {cut} is incomplete"))
+        quarantine.append(
+            _quarantined(early, COMPLETENESS, f"early history before {cut} is incomplete")
+        )
         kept = kept.filter(pl.col("date") >= date.fromisoformat(cut))
 
     # -- price sanity (adjusted) -----------------------------------------------------------------
@@ -255,11 +280,17 @@ def validate_bars(
         )
     else:
         results[PRICE_SANITY] = RuleResult(
-            PRICE_SANITY, True, ERROR, f"largest adjusted move {price_meta['max_abs_return'] or 0:.1%}", price_meta
+            PRICE_SANITY,
+            True,
+            ERROR,
+            f"largest adjusted move {price_meta['max_abs_return'] or 0:.1%}",
+            price_meta,
         )
 
     # -- volume sanity ---------------------------------------------------------------------------
-    no_volume = kept.filter(pl.col("volume").is_null() | pl.col("volume").is_nan() | (pl.col("volume") <= 0))
+    no_volume = kept.filter(
+        pl.col("volume").is_null() | pl.col("volume").is_nan() | (pl.col("volume") <= 0)
+    )
     volume_meta = {
         "asset_class": instrument.asset_class.value,
         "rows_without_volume": no_volume.height,
@@ -267,7 +298,11 @@ def validate_bars(
     }
     if instrument.asset_class is AssetClass.INDEX:
         results[VOLUME_SANITY] = RuleResult(
-            VOLUME_SANITY, True, WARN, "indices are exempt (many report no volume)", {**volume_meta, "exempt": True}
+            VOLUME_SANITY,
+            True,
+            WARN,
+            "indices are exempt (many report no volume)",
+            {**volume_meta, "exempt": True},
         )
     elif no_volume.height:
         limit = rules.isolated_limit(kept.height)
@@ -281,11 +316,15 @@ def validate_bars(
             {**volume_meta, "isolated_limit": limit},
         )
     else:
-        results[VOLUME_SANITY] = RuleResult(VOLUME_SANITY, True, WARN, "volume on every trading day", volume_meta)
+        results[VOLUME_SANITY] = RuleResult(
+            VOLUME_SANITY, True, WARN, "volume on every trading day", volume_meta
+        )
 
     parts = [q.select(*BAR_COLUMNS, *QUARANTINE_COLUMNS) for q in quarantine if q.height]
     quarantined = pl.concat([empty_quarantine(), *parts], how="vertical_relaxed")
-    return ValidationReport(symbol, {r: results[r] for r in RULES}, adjusted, quarantined.sort("date"), repaired)
+    return ValidationReport(
+        symbol, {r: results[r] for r in RULES}, adjusted, quarantined.sort("date"), repaired
+    )
 
 
 def empty_quarantine() -> pl.DataFrame:

@@ -6,6 +6,7 @@ validation satisfies the contract. Ephemeral context, no network, progress bars 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +42,10 @@ def _context(docs_dir: str):
         site_name=SITE_NAME,
         site_config={
             "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": docs_dir,
+            },
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )
@@ -59,8 +63,16 @@ def build_suite(name: str, instrument: Instrument, rules: ValidationRules):
         suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
     suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="date"))
     for column in ("open", "high", "low", "close", "adj_factor"):
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, strict_min=True))
-    for a, b in (("high", "low"), ("high", "open"), ("high", "close"), ("open", "low"), ("close", "low")):
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0, strict_min=True)
+        )
+    for a, b in (
+        ("high", "low"),
+        ("high", "open"),
+        ("high", "close"),
+        ("open", "low"),
+        ("close", "low"),
+    ):
         suite.add_expectation(
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A=a, column_B=b, or_equal=True)
         )
@@ -95,13 +107,15 @@ def run_expectations(
         (pl.col("close") / pl.col("close").shift(1) - 1).abs().fill_null(0.0).alias("abs_return")
     )
     datasource = context.data_sources.get("lake")
-    asset = next((a for a in datasource.assets if a.name == name), None) or datasource.add_dataframe_asset(name)
-    batch = next(iter(asset.batch_definitions), None) or asset.add_batch_definition_whole_dataframe("all")
+    asset = next(
+        (a for a in datasource.assets if a.name == name), None
+    ) or datasource.add_dataframe_asset(name)
+    batch = next(iter(asset.batch_definitions), None) or asset.add_batch_definition_whole_dataframe(
+        "all"
+    )
     suite_name = f"{name}_contract"
-    try:
+    with contextlib.suppress(Exception):  # first run in this process: nothing to replace
         context.suites.delete(suite_name)
-    except Exception:  # first run in this process: nothing to replace
-        pass
     suite = context.suites.add(build_suite(suite_name, instrument, rules))
     validation = gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite)
     checkpoint = gx.Checkpoint(
@@ -123,7 +137,9 @@ def run_expectations(
         for r in suite_result.results
         if not r.success
     ]
-    pages = sorted((docs_dir / "validations" / suite_name).rglob("*.html"), key=lambda p: p.stat().st_mtime)
+    pages = sorted(
+        (docs_dir / "validations" / suite_name).rglob("*.html"), key=lambda p: p.stat().st_mtime
+    )
     index = docs_dir / "index.html"
     return ExpectationOutcome(
         success=bool(suite_result.success),

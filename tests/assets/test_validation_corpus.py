@@ -40,7 +40,12 @@ CASES = {
     "zero_volume_equity": ("AAPL", expect(volume_sanity=(False, "WARN")), True, {}),
     "zero_volume_index": ("^GSPC", expect(), True, {}),
     "duplicated_dates": ("AAPL", expect(temporal_integrity=(False, "ERROR")), False, None),
-    "weekend_bar": ("AAPL", expect(temporal_integrity=(False, "WARN")), True, {"temporal_integrity": 1}),
+    "weekend_bar": (
+        "AAPL",
+        expect(temporal_integrity=(False, "WARN")),
+        True,
+        {"temporal_integrity": 1},
+    ),
     "ten_percent_missing": ("AAPL", expect(completeness=(False, "ERROR")), False, None),
     "exact_duplicate_rows": ("AAPL", expect(), True, {}),
 }
@@ -70,24 +75,37 @@ def test_corpus_case(case, instance, data_dir):
         started = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
         assert started == ["raw_ohlcv_contract"]  # the blocking check stopped ohlcv
         failure = next(e for e in result.all_events if e.is_step_failure)
-        assert "blocking asset check failed with ERROR severity" in failure.step_failure_data.error.message
+        assert (
+            "blocking asset check failed with ERROR severity"
+            in failure.step_failure_data.error.message
+        )
 
 
 def test_exact_duplicates_are_repaired_and_counted(instance, data_dir):
-    resources = make_resources(data_dir, source="csv", csv_dir=str(CORPUS / "exact_duplicate_rows"), start=None)
+    resources = make_resources(
+        data_dir, source="csv", csv_dir=str(CORPUS / "exact_duplicate_rows"), start=None
+    )
     ingest("AAPL", resources, instance)
     result = validate("AAPL", resources, instance)
-    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "temporal_integrity")
+    evaluation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "temporal_integrity"
+    )
     assert evaluation.metadata["exact_duplicates_repaired"].value == 3
 
 
 def test_error_metadata_names_the_rule_the_rows_and_the_threshold(instance, data_dir):
-    resources = make_resources(data_dir, source="csv", csv_dir=str(CORPUS / "unadjusted_split"), start=None)
+    resources = make_resources(
+        data_dir, source="csv", csv_dir=str(CORPUS / "unadjusted_split"), start=None
+    )
     ingest("AAPL", resources, instance)
     result = validate("AAPL", resources, instance)
-    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "price_sanity")
+    evaluation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "price_sanity"
+    )
     meta = {k: v.value for k, v in evaluation.metadata.items()}
-    assert meta["symbol"] == "AAPL" and meta["threshold_abs_return"] == 0.5 and meta["violations"] == 1
+    assert (
+        meta["symbol"] == "AAPL" and meta["threshold_abs_return"] == 0.5 and meta["violations"] == 1
+    )
     assert meta["examples"][0]["date"] == "2023-09-01"
     assert meta["examples"][0]["return"] == pytest.approx(-0.75, abs=0.02)
     assert "2023-09-01" in meta["summary"] and "unadjusted split" in meta["summary"]
@@ -108,14 +126,19 @@ def test_future_dated_bar_blocks(instance, data_dir, tmp_path):
 
 @pytest.mark.parametrize(
     "case, message",
-    [("column_of_strings", "line 2, column 'volume': 'n/a' is not a number"), ("empty_file", "the file is empty")],
+    [
+        ("column_of_strings", "line 2, column 'volume': 'n/a' is not a number"),
+        ("empty_file", "the file is empty"),
+    ],
 )
 def test_unreadable_files_stop_at_ingestion(case, message, instance, data_dir):
     resources = make_resources(data_dir, source="csv", csv_dir=str(CORPUS / case), start=None)
     result = ingest("AAPL", resources, instance)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert message in failure.step_failure_data.error.message + str(failure.step_failure_data.user_failure_data.description)
+    assert message in failure.step_failure_data.error.message + str(
+        failure.step_failure_data.user_failure_data.description
+    )
     assert not resources["lake"].exists("raw_ohlcv", "AAPL")
 
 
@@ -126,8 +149,14 @@ def test_every_corpus_defect_class_is_covered():
 
 
 def test_quarantine_is_queryable_in_duckdb(instance, data_dir):
-    resources = make_resources(data_dir, source="csv", csv_dir=str(CORPUS / "weekend_bar"), start=None)
+    resources = make_resources(
+        data_dir, source="csv", csv_dir=str(CORPUS / "weekend_bar"), start=None
+    )
     ingest("AAPL", resources, instance)
     validate("AAPL", resources, instance)
-    rows = resources["warehouse"].query("SELECT date, rule, reason FROM ohlcv_quarantine").to_dicts()
-    assert rows == [{"date": date(2023, 10, 14), "rule": "temporal_integrity", "reason": "not a NYSE session"}]
+    rows = (
+        resources["warehouse"].query("SELECT date, rule, reason FROM ohlcv_quarantine").to_dicts()
+    )
+    assert rows == [
+        {"date": date(2023, 10, 14), "rule": "temporal_integrity", "reason": "not a NYSE session"}
+    ]

@@ -16,12 +16,16 @@ def write_csvs(folder, sample_panel, corrupt: str | None = None):
     folder.mkdir(exist_ok=True)
     for symbol in SYMBOLS:
         bars = sample_panel.filter(
-            (pl.col("symbol") == symbol) & pl.col("date").is_between(date(2023, 1, 1), date(2024, 6, 28))
+            (pl.col("symbol") == symbol)
+            & pl.col("date").is_between(date(2023, 1, 1), date(2024, 6, 28))
         ).drop("symbol")
         if symbol == corrupt:  # an unadjusted 4:1 split in the newest delivery
             early = pl.col("date") < date(2024, 3, 1)
             bars = bars.drop("adj_close").with_columns(
-                *[pl.when(early).then(pl.col(c) * 4).otherwise(pl.col(c)).alias(c) for c in ("open", "high", "low", "close")]
+                *[
+                    pl.when(early).then(pl.col(c) * 4).otherwise(pl.col(c)).alias(c)
+                    for c in ("open", "high", "low", "close")
+                ]
             )
         bars.write_csv(folder / f"{symbol}.csv")
 
@@ -46,8 +50,13 @@ def test_one_bad_symbol_is_blocked_alone(instance, data_dir, tmp_path, sample_pa
     assert second["AAPL"].success and second["GOOGL"].success
     assert not second["MSFT"].success
     assert check_verdicts(second["MSFT"])["price_sanity"] == (False, "ERROR")
+
     def ohlcv_written(result):
-        return [m.partition for m in result.asset_materializations_for_node("ohlcv") if m.asset_key.path == ["ohlcv"]]
+        return [
+            m.partition
+            for m in result.asset_materializations_for_node("ohlcv")
+            if m.asset_key.path == ["ohlcv"]
+        ]
 
     assert ohlcv_written(second["AAPL"]) == ["AAPL"] and ohlcv_written(second["GOOGL"]) == ["GOOGL"]
     assert ohlcv_written(second["MSFT"]) == []

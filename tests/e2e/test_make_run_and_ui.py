@@ -1,13 +1,15 @@
 """What a new user does: `market materialize` (what `make run` calls), then the web UI.
 
-Real processes over a temporary Dagster instance: the CLI launches one run over all 26 symbols,
-and a real dagster-webserver then reports raw_ohlcv with 26 materialized partitions.
+Real processes over a temporary Dagster instance: the CLI launches one ingestion run over all 26
+symbols and one validation run per symbol; a real dagster-webserver then reports raw_ohlcv and
+ohlcv with 26 materialized partitions and every contract check green.
 """
 
 import subprocess
 
 import pytest
 
+from assets.partitions import UNIVERSE
 from tests.support.processes import BIN, PROJECT_ROOT, dagster_webserver, graphql, isolated_env
 
 pytestmark = pytest.mark.slow
@@ -25,8 +27,11 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     summary = run.stdout
-    assert "26 symbols" in summary and "AAPL" in summary and "^NSEBANK" in summary
+    assert "26 symbols" in summary and "26 validation runs" in summary and "^NSEBANK" in summary
+    assert "BLOCKED" not in run.stderr
     assert len(list((tmp_path / "data/lake/raw_ohlcv").glob("*.parquet"))) == 26
+    assert len(list((tmp_path / "data/lake/ohlcv").glob("*.parquet"))) == 26
+    assert (tmp_path / "data/reports/great_expectations/index.html").exists()
 
     sql = subprocess.run(
         [str(BIN / "market"), "sql", "SELECT count(DISTINCT symbol) AS n FROM raw_ohlcv"],
@@ -42,17 +47,31 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
         data = graphql(
             port,
             """{
-              assetNodeOrError(assetKey: {path: ["raw_ohlcv"]}) {
+              raw: assetNodeOrError(assetKey: {path: ["raw_ohlcv"]}) {
                 ... on AssetNode { groupName partitionStats { numMaterialized numPartitions numFailed } }
               }
-              runsOrError { ... on Runs { results { status tags { key value } } } }
+              ohlcv: assetNodeOrError(assetKey: {path: ["ohlcv"]}) {
+                ... on AssetNode { groupName partitionStats { numMaterialized numPartitions numFailed } }
+              }
+              runsOrError { ... on Runs { results { status jobName tags { key value } } } }
             }""",
         )
-    node = data["assetNodeOrError"]
-    assert node["groupName"] == "ingestion"
-    assert node["partitionStats"] == {"numMaterialized": 26, "numPartitions": 26, "numFailed": 0}
+    for asset, group in (("raw", "ingestion"), ("ohlcv", "validation")):
+        node = data[asset]
+        assert node["groupName"] == group
+        assert node["partitionStats"] == {
+            "numMaterialized": 26,
+            "numPartitions": 26,
+            "numFailed": 0,
+        }
     runs = data["runsOrError"]["results"]
-    assert len(runs) == 1 and runs[0]["status"] == "SUCCESS"
-    tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
+    assert all(r["status"] == "SUCCESS" for r in runs)
+    ingest = [r for r in runs if r["jobName"] == "ingest"]
+    assert len(ingest) == 1  # all 26 symbols fetched in ONE run
+    tags = {t["key"]: t["value"] for t in ingest[0]["tags"]}
     assert tags["dagster/asset_partition_range_start"] == "^GSPC"
     assert tags["dagster/asset_partition_range_end"] == "SLB"
+    validate = [r for r in runs if r["jobName"] == "validate"]
+    assert sorted(
+        next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in validate
+    ) == sorted(UNIVERSE.symbols)

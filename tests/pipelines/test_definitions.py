@@ -26,5 +26,25 @@ def test_raw_ohlcv_is_partitioned_by_the_universe_and_runs_in_one_step():
     assert node.partitions_def.get_partition_keys() == UNIVERSE.symbols
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
     assert node.group_name == "ingestion"
-    for name in ("ingest", "pipeline"):
-        assert defs.resolve_job_def(name) is not None
+    assert defs.resolve_job_def("ingest") is not None
+
+
+def test_contract_checks_are_blocking_and_partitioned_like_their_asset():
+    graph = defs.resolve_asset_graph()
+    checks = {
+        key.name: graph.get_check_spec(key)
+        for key in graph.asset_check_keys
+        if key.asset_key == dg.AssetKey("raw_ohlcv")
+    }
+    assert sorted(checks) == sorted(
+        ["completeness", "ohlc_logic", "price_sanity", "volume_sanity", "temporal_integrity"]
+    )
+    assert all(
+        spec.blocking and spec.partitions_def == graph.get(dg.AssetKey("raw_ohlcv")).partitions_def
+        for spec in checks.values()
+    )
+    validate = defs.resolve_job_def("validate")
+    assert {str(k.path[0]) for k in validate.asset_layer.executable_asset_keys} == {
+        "ohlcv",
+        "ohlcv_quarantine",
+    }

@@ -19,7 +19,9 @@ def since_2018(sample_panel):
 
 def test_every_symbol_of_the_sample_passes_every_rule(since_2018):
     for instrument in UNIVERSE.instruments:
-        report = validate_bars(since_2018.filter(pl.col("symbol") == instrument.symbol), instrument, TODAY)
+        report = validate_bars(
+            since_2018.filter(pl.col("symbol") == instrument.symbol), instrument, TODAY
+        )
         failing = {k: (r.severity, r.summary) for k, r in report.results.items() if not r.passed}
         assert failing == {}, instrument.symbol
         assert report.quarantine.is_empty(), instrument.symbol
@@ -28,18 +30,28 @@ def test_every_symbol_of_the_sample_passes_every_rule(since_2018):
 def test_real_quirks_are_handled_by_rule(since_2018):
     vix = validate_bars(since_2018.filter(pl.col("symbol") == "^VIX"), UNIVERSE.get("^VIX"), TODAY)
     # bars on three 2026 NYSE holidays carry their own trading: an index's special sessions, kept
-    assert vix.results["temporal_integrity"].metadata["special_sessions_kept"] == ["2026-05-25", "2026-06-19", "2026-07-03"]
+    assert vix.results["temporal_integrity"].metadata["special_sessions_kept"] == [
+        "2026-05-25",
+        "2026-06-19",
+        "2026-07-03",
+    ]
     # ^VIX rose 116% on 2018-02-05: within the volatility-index threshold, beyond the equity one
     assert vix.results["price_sanity"].metadata["max_abs_return"] == pytest.approx(1.156, abs=1e-3)
     assert vix.results["volume_sanity"].metadata["exempt"] is True
-    nsei = validate_bars(since_2018.filter(pl.col("symbol") == "^NSEI"), UNIVERSE.get("^NSEI"), TODAY)
+    nsei = validate_bars(
+        since_2018.filter(pl.col("symbol") == "^NSEI"), UNIVERSE.get("^NSEI"), TODAY
+    )
     assert nsei.results["temporal_integrity"].metadata["special_sessions_kept"] == ["2025-02-01"]
-    assert nsei.results["completeness"].metadata["missing_sessions"] == 3  # 2018-01-01, 2019-01-01, ...
+    assert (
+        nsei.results["completeness"].metadata["missing_sessions"] == 3
+    )  # 2018-01-01, 2019-01-01, ...
 
 
 def test_nsebank_incomplete_early_history_is_trimmed_not_blocking(sample_panel):
     """Since 2015 ^NSEBANK misses 272 of ~500 sessions in 2015-16 (Yahoo null rows)."""
-    bars = sample_panel.filter((pl.col("symbol") == "^NSEBANK") & (pl.col("date") >= date(2015, 1, 1)))
+    bars = sample_panel.filter(
+        (pl.col("symbol") == "^NSEBANK") & (pl.col("date") >= date(2015, 1, 1))
+    )
     report = validate_bars(bars, UNIVERSE.get("^NSEBANK"), TODAY)
     completeness = report.results["completeness"]
     assert not completeness.passed and completeness.severity == "WARN"
@@ -67,7 +79,19 @@ def test_adjustment_carries_the_last_factor_and_leaves_indices_alone(since_2018)
 
 
 def test_an_empty_delivery_blocks_every_rule():
-    report = validate_bars(pl.DataFrame(schema={"symbol": pl.String, "date": pl.Date, "open": pl.Float64,
-                                                "high": pl.Float64, "low": pl.Float64, "close": pl.Float64,
-                                                "volume": pl.Float64}), UNIVERSE.get("AAPL"), TODAY)
+    report = validate_bars(
+        pl.DataFrame(
+            schema={
+                "symbol": pl.String,
+                "date": pl.Date,
+                "open": pl.Float64,
+                "high": pl.Float64,
+                "low": pl.Float64,
+                "close": pl.Float64,
+                "volume": pl.Float64,
+            }
+        ),
+        UNIVERSE.get("AAPL"),
+        TODAY,
+    )
     assert report.blocked and all(r.severity == ERROR for r in report.results.values())

@@ -14,11 +14,17 @@ VALIDATION_SELECTION = dg.AssetSelection.checks_for_assets("raw_ohlcv") | dg.Ass
 
 def ingest(symbol: str, resources: dict, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [raw_ohlcv], instance=instance, resources=resources, partition_key=symbol, raise_on_error=False
+        [raw_ohlcv],
+        instance=instance,
+        resources=resources,
+        partition_key=symbol,
+        raise_on_error=False,
     )
 
 
-def validate(symbol: str, resources: dict, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def validate(
+    symbol: str, resources: dict, instance: dg.DagsterInstance
+) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [raw_ohlcv, ohlcv, raw_ohlcv_contract, ohlcv_expectations],
         selection=VALIDATION_SELECTION,
