@@ -56,15 +56,20 @@ def lake_summary():
 
 
 def _failure_messages(result) -> list[str]:
-    return [
-        e.message
-        for e in result.all_events
-        if e.is_step_failure
-        or (
-            e.event_type_value == "ASSET_CHECK_EVALUATION"
-            and not e.event_specific_data.asset_check_evaluation.passed
-        )
-    ]
+    """What stopped a run: blocking check verdicts (rule + summary) and step errors."""
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            verdict = event.event_specific_data
+            if not verdict.passed and verdict.severity.value == "ERROR":
+                summary = verdict.metadata.get("summary")
+                messages.append(f"{verdict.check_name}: {summary.value if summary else 'failed'}")
+        elif (
+            event.is_step_failure
+            and "blocking asset check" not in event.step_failure_data.error.message
+        ):
+            messages.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
+    return messages
 
 
 def _cmd_materialize(args: argparse.Namespace) -> int:

@@ -75,3 +75,37 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert sorted(
         next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in validate
     ) == sorted(UNIVERSE.symbols)
+
+
+def test_a_blocked_symbol_is_reported_with_its_rule_and_the_others_go_on(tmp_path, sample_panel):
+    import polars as pl
+
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    for symbol in ("AAPL", "MSFT", "GOOGL"):
+        bars = sample_panel.filter(
+            (pl.col("symbol") == symbol) & (pl.col("date") >= pl.date(2023, 1, 1))
+        ).drop("symbol")
+        if symbol == "MSFT":  # an unadjusted 4:1 split
+            early = pl.col("date") < pl.date(2024, 3, 1)
+            bars = bars.drop("adj_close").with_columns(
+                *[
+                    pl.when(early).then(pl.col(c) * 4).otherwise(pl.col(c)).alias(c)
+                    for c in ("open", "high", "low", "close")
+                ]
+            )
+        bars.write_csv(csv_dir / f"{symbol}.csv")
+    env = isolated_env(tmp_path, MARKET_SOURCE="csv", MARKET_CSV_DIR=str(csv_dir))
+    run = subprocess.run(
+        [str(BIN / "market"), "materialize", "--symbols", "AAPL", "MSFT", "GOOGL"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "BLOCKED MSFT:" in run.stderr
+    assert "price_sanity: 1 adjusted daily move(s) beyond ±50%; first 2024-03-01" in run.stderr
+    lake = tmp_path / "data" / "lake" / "ohlcv"
+    assert sorted(p.name for p in lake.glob("*.parquet")) == ["AAPL.parquet", "GOOGL.parquet"]
