@@ -63,3 +63,21 @@ def test_one_bad_symbol_is_blocked_alone(instance, data_dir, tmp_path, sample_pa
     assert lake_file.read_bytes() == stored_before  # the good data already stored is kept
     # and the bad delivery itself is not lost either: it sits in the raw layers
     assert resources["lake"].read("raw_ohlcv", "MSFT")["adj_close"].null_count() > 0
+
+
+def test_contract_in_a_range_run_reports_each_symbol(instance, data_dir, tmp_path, sample_panel):
+    """Launched over a range (e.g. from the UI with checks selected), the contract still judges
+    every symbol; a failure there blocks the range together, and the table says which symbol."""
+    from assets.validation import raw_ohlcv_contract
+
+    csv_dir = tmp_path / "csv"
+    write_csvs(csv_dir, sample_panel, corrupt="GOOGL")
+    resources = make_resources(data_dir, source="csv", csv_dir=str(csv_dir), start=None)
+    result = materialize_range(
+        [raw_ohlcv, raw_ohlcv_contract], SYMBOLS[0], SYMBOLS[-1], resources, instance
+    )
+    verdicts = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    price = verdicts["price_sanity"]
+    assert not price.passed and price.metadata["symbols_failing"].value == ["GOOGL"]
+    assert "| MSFT | True |" in price.metadata["by_symbol"].value
+    assert verdicts["completeness"].passed
