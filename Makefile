@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # pip here is configured with extra local indexes; their "is ignored" notices are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install run ui test lint format warehouse clean
+.PHONY: help install run ui test lint format warehouse bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ format: install  ## apply ruff's formatting and safe fixes
 
 warehouse: install  ## write data/warehouse.duckdb: views over the lake for the duckdb CLI
 	@$(BIN)/market warehouse
+
+bench: install  ## performance measurements (figures quoted in README.md)
+	$(BIN)/python benchmarks/bench_validation.py
 
 clean:  ## remove local outputs (lake, landing, caches, Dagster history); keeps .venv and the sample
 	rm -rf data/lake data/raw data/cache data/warehouse.duckdb $(DAGSTER_HOME)

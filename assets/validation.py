@@ -178,10 +178,9 @@ def ohlcv(context: dg.AssetExecutionContext, raw: pl.DataFrame):
     yield dg.Output({s: r.quarantine for s, r in reports.items()}, output_name="ohlcv_quarantine")
 
 
-def gx_docs_dir() -> Path:
-    from resources import settings
-
-    return settings.data_dir() / "reports" / "great_expectations"
+def gx_docs_dir(lake: ParquetLake) -> Path:
+    """Data Docs live beside the lake: ``<data>/reports/great_expectations``."""
+    return Path(lake.base_dir).parent / "reports" / "great_expectations"
 
 
 @dg.asset_check(
@@ -194,7 +193,7 @@ def ohlcv_expectations(
     context: dg.AssetCheckExecutionContext, lake: ParquetLake
 ) -> dg.AssetCheckResult:
     outcomes = {
-        s: run_expectations(lake.read("ohlcv", s), UNIVERSE.get(s), gx_docs_dir())
+        s: run_expectations(lake.read("ohlcv", s), UNIVERSE.get(s), gx_docs_dir(lake))
         for s in context.partition_keys
     }
     failed = {s: o.failed for s, o in outcomes.items() if not o.success}

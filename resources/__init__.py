@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from resources import settings
 from resources.lake import ParquetLake, ParquetLakeIOManager
 from resources.landing import RawLanding
@@ -11,8 +13,6 @@ from resources.warehouse import DuckDBWarehouse
 
 def build_resources() -> dict[str, object]:
     """The resources for the local (default) deployment, configured from the environment."""
-    import os
-
     lake = ParquetLake(base_dir=str(settings.lake_dir()))
     return {
         "market_data": MarketData(
