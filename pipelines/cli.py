@@ -20,39 +20,36 @@ from resources import settings
 settings.disable_telemetry()
 
 
+SUMMARY_COUNTS = {"ohlcv": "ohlcv_rows", "ohlcv_quarantine": "quarantined"}
+
+
 def lake_summary():
-    """Per symbol: raw and validated rows, quarantined rows, date range (DuckDB over the lake)."""
+    """Per symbol: raw, validated and quarantined rows and the date range (DuckDB over the lake)."""
+    import polars as pl
+
     from resources.warehouse import DuckDBWarehouse
 
-    warehouse = DuckDBWarehouse(lake_dir=str(settings.lake_dir()))
-    with warehouse.connect() as con:
+    with DuckDBWarehouse(lake_dir=str(settings.lake_dir())).connect() as con:
+        summary = con.sql(
+            "SELECT symbol, count(*) AS raw_rows, min(date) AS first_date, max(date) AS last_date "
+            "FROM raw_ohlcv GROUP BY symbol"
+        ).pl()
         views = {
-            row[0]
-            for row in con.execute(
+            v
+            for (v,) in con.execute(
                 "SELECT view_name FROM duckdb_views() WHERE NOT internal"
             ).fetchall()
         }
-    validated = "ohlcv" in views
-    quarantine = "ohlcv_quarantine" in views
-    return warehouse.query(
-        "SELECT r.symbol, r.rows AS raw_rows, "
-        + ("coalesce(o.rows, 0) AS ohlcv_rows, " if validated else "")
-        + ("coalesce(q.rows, 0) AS quarantined, " if quarantine else "")
-        + "r.first_date, r.last_date "
-        "FROM (SELECT symbol, count(*) AS rows, min(date) AS first_date, max(date) AS last_date "
-        "      FROM raw_ohlcv GROUP BY symbol) r "
-        + (
-            "LEFT JOIN (SELECT symbol, count(*) AS rows FROM ohlcv GROUP BY symbol) o USING (symbol) "
-            if validated
-            else ""
-        )
-        + (
-            "LEFT JOIN (SELECT symbol, count(*) AS rows FROM ohlcv_quarantine GROUP BY symbol) q USING (symbol) "
-            if quarantine
-            else ""
-        )
-        + "ORDER BY r.symbol"
-    )
+        for view, column in SUMMARY_COUNTS.items():
+            if view in views:
+                counts = con.sql(
+                    f"SELECT symbol, count(*) AS {column} FROM {view} GROUP BY symbol"
+                ).pl()
+                summary = summary.join(counts, on="symbol", how="left").with_columns(
+                    pl.col(column).fill_null(0)
+                )
+    counted = [c for c in SUMMARY_COUNTS.values() if c in summary.columns]
+    return summary.select("symbol", "raw_rows", *counted, "first_date", "last_date").sort("symbol")
 
 
 def _failure_messages(result) -> list[str]:
