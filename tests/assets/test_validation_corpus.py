@@ -81,27 +81,21 @@ def test_corpus_case(case, instance, data_dir):
         )
 
 
-def test_exact_duplicates_are_repaired_and_counted(instance, data_dir):
-    resources = make_resources(
-        data_dir, source="csv", csv_dir=str(CORPUS / "exact_duplicate_rows"), start=None
-    )
+def evaluation_of(case: str, check_name: str, instance, data_dir):
+    """Ingest and validate one corpus case; the named check's evaluation."""
+    resources = make_resources(data_dir, source="csv", csv_dir=str(CORPUS / case), start=None)
     ingest("AAPL", resources, instance)
     result = validate("AAPL", resources, instance)
-    evaluation = next(
-        e for e in result.get_asset_check_evaluations() if e.check_name == "temporal_integrity"
-    )
+    return next(e for e in result.get_asset_check_evaluations() if e.check_name == check_name)
+
+
+def test_exact_duplicates_are_repaired_and_counted(instance, data_dir):
+    evaluation = evaluation_of("exact_duplicate_rows", "temporal_integrity", instance, data_dir)
     assert evaluation.metadata["exact_duplicates_repaired"].value == 3
 
 
 def test_error_metadata_names_the_rule_the_rows_and_the_threshold(instance, data_dir):
-    resources = make_resources(
-        data_dir, source="csv", csv_dir=str(CORPUS / "unadjusted_split"), start=None
-    )
-    ingest("AAPL", resources, instance)
-    result = validate("AAPL", resources, instance)
-    evaluation = next(
-        e for e in result.get_asset_check_evaluations() if e.check_name == "price_sanity"
-    )
+    evaluation = evaluation_of("unadjusted_split", "price_sanity", instance, data_dir)
     meta = {k: v.value for k, v in evaluation.metadata.items()}
     assert (
         meta["symbol"] == "AAPL" and meta["threshold_abs_return"] == 0.5 and meta["violations"] == 1
