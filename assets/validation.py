@@ -178,9 +178,13 @@ def ohlcv(context: dg.AssetExecutionContext, raw: pl.DataFrame):
     yield dg.Output({s: r.quarantine for s, r in reports.items()}, output_name="ohlcv_quarantine")
 
 
-def gx_docs_dir(lake: ParquetLake) -> Path:
-    """Data Docs live beside the lake: ``<data>/reports/great_expectations``."""
-    return Path(lake.base_dir).parent / "reports" / "great_expectations"
+def gx_docs_dir(lake: ParquetLake, symbol: str) -> Path:
+    """Data Docs live beside the lake, one site per symbol: ``<data>/reports/great_expectations/<slug>``.
+
+    One site per symbol also means validation runs in parallel processes never rewrite the same
+    index page.
+    """
+    return Path(lake.base_dir).parent / "reports" / "great_expectations" / UNIVERSE.get(symbol).slug
 
 
 @dg.asset_check(
@@ -193,7 +197,7 @@ def ohlcv_expectations(
     context: dg.AssetCheckExecutionContext, lake: ParquetLake
 ) -> dg.AssetCheckResult:
     outcomes = {
-        s: run_expectations(lake.read("ohlcv", s), UNIVERSE.get(s), gx_docs_dir(lake))
+        s: run_expectations(lake.read("ohlcv", s), UNIVERSE.get(s), gx_docs_dir(lake, s))
         for s in context.partition_keys
     }
     failed = {s: o.failed for s, o in outcomes.items() if not o.success}

@@ -52,35 +52,18 @@ def lake_summary():
     return summary.select("symbol", "raw_rows", *counted, "first_date", "last_date").sort("symbol")
 
 
-def _failure_messages(result) -> list[str]:
-    """What stopped a run: blocking check verdicts (rule + summary) and step errors."""
-    messages = []
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            verdict = event.event_specific_data
-            if not verdict.passed and verdict.severity.value == "ERROR":
-                summary = verdict.metadata.get("summary")
-                messages.append(f"{verdict.check_name}: {summary.value if summary else 'failed'}")
-        elif (
-            event.is_step_failure
-            and "blocking asset check" not in event.step_failure_data.error.message
-        ):
-            messages.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
-    return messages
-
-
 def _cmd_materialize(args: argparse.Namespace) -> int:
-    from pipelines.runner import run_pipeline
+    from pipelines.runner import failure_messages, run_pipeline
 
     started = time.perf_counter()
     try:
-        outcome = run_pipeline(args.symbols)
+        outcome = run_pipeline(args.symbols, workers=args.workers)
     except (KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started
     if not outcome.ingest.success:
-        for message in _failure_messages(outcome.ingest):
+        for message in failure_messages(outcome.ingest):
             print(message, file=sys.stderr)
         print(f"ingestion run {outcome.ingest.run_id} FAILED after {elapsed:.1f}s", file=sys.stderr)
         return 1
@@ -94,7 +77,7 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     if outcome.blocked:
         for symbol in outcome.blocked:
             print(f"BLOCKED {symbol}:", file=sys.stderr)
-            for message in _failure_messages(outcome.validations[symbol]):
+            for message in outcome.validations[symbol].problems:
                 print(f"  {message}", file=sys.stderr)
         return 1
     print(f"lake: {settings.lake_dir()}   raw landing: {settings.raw_dir()}")
@@ -138,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("materialize", help="run the pipeline over the universe in one run")
     p.add_argument("--symbols", nargs="*", help="a contiguous subset of the universe")
+    p.add_argument("--workers", type=int, default=2, help="processes for the validation runs")
     p.set_defaults(func=_cmd_materialize)
     sub.add_parser("summary", help="rows and dates per symbol in the lake").set_defaults(
         func=_cmd_summary

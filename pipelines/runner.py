@@ -7,7 +7,9 @@ Runs go to the instance in $DAGSTER_HOME, so they appear in the web UI.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -32,12 +34,22 @@ def validate_job() -> dg.JobDefinition:
     return _job("validate")
 
 
+@dataclass(frozen=True)
+class SymbolRun:
+    """The outcome of one symbol's validation run (picklable: it crosses process boundaries)."""
+
+    symbol: str
+    success: bool
+    run_id: str
+    problems: tuple[str, ...] = ()
+
+
 @dataclass
 class PipelineRun:
     """Outcome of one `run_pipeline` call."""
 
     ingest: dg.ExecuteJobResult | None = None
-    validations: dict[str, dg.ExecuteJobResult] = field(default_factory=dict)
+    validations: dict[str, SymbolRun] = field(default_factory=dict)
 
     @property
     def blocked(self) -> list[str]:
@@ -46,6 +58,23 @@ class PipelineRun:
     @property
     def success(self) -> bool:
         return bool(self.ingest and self.ingest.success) and not self.blocked
+
+
+def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
+    """What stopped a run: blocking check verdicts (rule + summary) and step errors."""
+    messages = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            verdict = event.event_specific_data
+            if not verdict.passed and verdict.severity.value == "ERROR":
+                summary = verdict.metadata.get("summary")
+                messages.append(f"{verdict.check_name}: {summary.value if summary else 'failed'}")
+        elif (
+            event.is_step_failure
+            and "blocking asset check" not in event.step_failure_data.error.message
+        ):
+            messages.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
+    return messages
 
 
 def _execute(
@@ -60,6 +89,21 @@ def _execute(
     )
 
 
+def validate_symbols(symbols: Sequence[str]) -> list[SymbolRun]:
+    """One `validate` run per symbol on the instance in $DAGSTER_HOME (also a worker's entry point)."""
+    from resources import settings
+
+    settings.disable_telemetry()
+    instance = dg.DagsterInstance.get()
+    outcomes = []
+    for symbol in symbols:
+        result = _execute(validate_job, {PARTITION_TAG: symbol}, instance)
+        outcomes.append(
+            SymbolRun(symbol, result.success, result.run_id, tuple(failure_messages(result)))
+        )
+    return outcomes
+
+
 def contiguous_range(symbols: Sequence[str], universe_symbols: Sequence[str]) -> tuple[str, str]:
     """First and last symbol of a run over ``symbols``, which must be contiguous in universe order."""
     positions = sorted(universe_symbols.index(s) for s in symbols)
@@ -70,15 +114,15 @@ def contiguous_range(symbols: Sequence[str], universe_symbols: Sequence[str]) ->
     return universe_symbols[positions[0]], universe_symbols[positions[-1]]
 
 
-def run_pipeline(
-    symbols: Sequence[str] | None = None,
-    instance: dg.DagsterInstance | None = None,
-    on_symbol: Callable[[str, dg.ExecuteJobResult], None] | None = None,
-) -> PipelineRun:
-    """Ingest ``symbols`` (default: the universe) in one run, then validate each in its own run."""
+def run_pipeline(symbols: Sequence[str] | None = None, workers: int = 2) -> PipelineRun:
+    """Ingest ``symbols`` (default: the universe) in one run, then validate each in its own run.
+
+    The validation runs are independent, so ``workers`` processes share them out (each process
+    pays the imports once: Dagster, polars, Great Expectations).
+    """
     from assets.partitions import UNIVERSE
 
-    instance = instance or dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()
     chosen = list(symbols) if symbols else UNIVERSE.symbols
     for symbol in chosen:
         UNIVERSE.get(symbol)
@@ -87,9 +131,14 @@ def run_pipeline(
     outcome.ingest = _execute(ingest_job, {RANGE_START: first, RANGE_END: last}, instance)
     if not outcome.ingest.success:
         return outcome
-    for symbol in chosen:
-        result = _execute(validate_job, {PARTITION_TAG: symbol}, instance)
-        outcome.validations[symbol] = result
-        if on_symbol:
-            on_symbol(symbol, result)
+    workers = max(1, min(workers, len(chosen)))
+    if workers == 1:
+        runs = validate_symbols(chosen)
+    else:
+        chunks = [chosen[i::workers] for i in range(workers)]
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            runs = [run for chunk in pool.map(validate_symbols, chunks) for run in chunk]
+    outcome.validations = {
+        run.symbol: run for run in sorted(runs, key=lambda r: chosen.index(r.symbol))
+    }
     return outcome

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ class ExpectationOutcome:
     docs_page: Path | None
 
 
-@lru_cache(maxsize=4)
+@cache
 def _context(docs_dir: str):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig

@@ -31,7 +31,7 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert "BLOCKED" not in run.stderr
     assert len(list((tmp_path / "data/lake/raw_ohlcv").glob("*.parquet"))) == 26
     assert len(list((tmp_path / "data/lake/ohlcv").glob("*.parquet"))) == 26
-    assert (tmp_path / "data/reports/great_expectations/index.html").exists()
+    assert (tmp_path / "data/reports/great_expectations/AAPL/index.html").exists()
 
     sql = subprocess.run(
         [str(BIN / "market"), "sql", "SELECT count(DISTINCT symbol) AS n FROM raw_ohlcv"],
