@@ -82,3 +82,85 @@ def rsi(close: pl.Expr, n: int) -> pl.Expr:
 def atr(high: pl.Expr, low: pl.Expr, close: pl.Expr, n: int) -> pl.Expr:
     """Average true range with Wilder smoothing (TA-Lib ATR)."""
     return wilder(true_range(high, low, close), n, first_valid=1)
+
+
+def rolling_max(x: pl.Expr, n: int) -> pl.Expr:
+    return per_symbol(x.rolling_max(window_size=n))
+
+
+def rolling_min(x: pl.Expr, n: int) -> pl.Expr:
+    return per_symbol(x.rolling_min(window_size=n))
+
+
+def stddev(x: pl.Expr, n: int) -> pl.Expr:
+    """Population standard deviation over ``n`` values (TA-Lib STDDEV and Bollinger use ddof=0)."""
+    return per_symbol(x.rolling_std(window_size=n, ddof=0))
+
+
+def roc(x: pl.Expr, n: int) -> pl.Expr:
+    """Rate of change in percent over ``n`` sessions (TA-Lib ROC)."""
+    return (x / lag(x, n) - 1.0) * 100.0
+
+
+def momentum(x: pl.Expr, n: int) -> pl.Expr:
+    """Difference to ``n`` sessions earlier (TA-Lib MOM)."""
+    return x - lag(x, n)
+
+
+def williams_r(high: pl.Expr, low: pl.Expr, close: pl.Expr, n: int) -> pl.Expr:
+    """Williams %R over ``n`` sessions, in [-100, 0] (TA-Lib WILLR)."""
+    highest, lowest = rolling_max(high, n), rolling_min(low, n)
+    span = highest - lowest
+    return pl.when(span > 0).then(-100.0 * (highest - close) / span).when(span == 0).then(0.0)
+
+
+def stochastic_fast_k(high: pl.Expr, low: pl.Expr, close: pl.Expr, n: int) -> pl.Expr:
+    """Raw stochastic %K over ``n`` sessions, in [0, 100]; 0 when the range is empty."""
+    highest, lowest = rolling_max(high, n), rolling_min(low, n)
+    span = highest - lowest
+    return pl.when(span > 0).then(100.0 * (close - lowest) / span).when(span == 0).then(0.0)
+
+
+def macd(
+    close: pl.Expr, fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """MACD line, signal and histogram (TA-Lib MACD).
+
+    TA-Lib aligns the fast EMA to the slow one: its seed is the mean of the ``fast`` values
+    ending where the slow EMA's seed ends, so early values differ from EMA(12) - EMA(26).
+    """
+    line = ema(close, fast, first_valid=slow - fast) - ema(close, slow)
+    signal_line = ema(line, signal, first_valid=slow - 1)
+    line = pl.when(signal_line.is_not_null()).then(line)  # TA-Lib starts all three together
+    return line, signal_line, line - signal_line
+
+
+def on_balance_volume(close: pl.Expr, volume: pl.Expr) -> pl.Expr:
+    """OBV: starts at the first day's volume, adds or subtracts each day's volume by the close's
+    direction, and adds nothing on unchanged closes (TA-Lib OBV)."""
+    direction = per_symbol(close.diff()).sign().fill_null(0.0)
+    return per_symbol((direction * volume).cum_sum()) + per_symbol(volume.first())
+
+
+def accumulation_distribution(
+    high: pl.Expr, low: pl.Expr, close: pl.Expr, volume: pl.Expr
+) -> pl.Expr:
+    """Chaikin accumulation/distribution line (TA-Lib AD); a bar with high == low adds nothing."""
+    span = high - low
+    flow = pl.when(span > 0).then(((close - low) - (high - close)) / span * volume).otherwise(0.0)
+    return per_symbol(flow.cum_sum())
+
+
+def commodity_channel_index(high: pl.Expr, low: pl.Expr, close: pl.Expr, n: int) -> pl.Expr:
+    """CCI over ``n`` sessions (TA-Lib CCI): deviation of the typical price from its mean, over
+    0.015 times the mean absolute deviation from that same mean."""
+    typical = (high + low + close) / 3.0
+    mean = sma(typical, n)
+    deviation = pl.sum_horizontal([(lag(typical, k) - mean).abs() for k in range(n)]) / n
+    deviation = pl.when(mean.is_not_null()).then(deviation)
+    return (
+        pl.when(deviation > 0)
+        .then((typical - mean) / (0.015 * deviation))
+        .when(deviation == 0)
+        .then(0.0)
+    )

@@ -29,6 +29,23 @@ CASES = {
         ind.atr(pl.col("high"), pl.col("low"), pl.col("close"), 14),
         lambda o, h, lo, c: talib.ATR(h, lo, c, timeperiod=14),
     ),
+    "stddev20": (
+        ind.stddev(pl.col("close"), 20),
+        lambda o, h, lo, c: talib.STDDEV(c, timeperiod=20),
+    ),
+    "roc10": (ind.roc(pl.col("close"), 10), lambda o, h, lo, c: talib.ROC(c, timeperiod=10)),
+    "mom10": (ind.momentum(pl.col("close"), 10), lambda o, h, lo, c: talib.MOM(c, timeperiod=10)),
+    "willr14": (
+        ind.williams_r(pl.col("high"), pl.col("low"), pl.col("close"), 14),
+        lambda o, h, lo, c: talib.WILLR(h, lo, c, timeperiod=14),
+    ),
+    "macd": (ind.macd(pl.col("close"))[0], lambda o, h, lo, c: talib.MACD(c)[0]),
+    "macd_signal": (ind.macd(pl.col("close"))[1], lambda o, h, lo, c: talib.MACD(c)[1]),
+    "macd_hist": (ind.macd(pl.col("close"))[2], lambda o, h, lo, c: talib.MACD(c)[2]),
+    "cci20": (
+        ind.commodity_channel_index(pl.col("high"), pl.col("low"), pl.col("close"), 20),
+        lambda o, h, lo, c: talib.CCI(h, lo, c, timeperiod=20),
+    ),
     "trange": (
         ind.true_range(pl.col("high"), pl.col("low"), pl.col("close")),
         lambda o, h, lo, c: talib.TRANGE(h, lo, c),
@@ -36,13 +53,30 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+VOLUME_CASES = {
+    "obv": (
+        ind.on_balance_volume(pl.col("close"), pl.col("volume")),
+        lambda h, lo, c, v: talib.OBV(c, v),
+    ),
+    "ad": (
+        ind.accumulation_distribution(
+            pl.col("high"), pl.col("low"), pl.col("close"), pl.col("volume")
+        ),
+        lambda h, lo, c, v: talib.AD(h, lo, c, v),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES) + sorted(VOLUME_CASES))
 def test_matches_talib_symbol_by_symbol(panel, name):
-    expr, reference = CASES[name]
+    expr, reference = CASES.get(name) or VOLUME_CASES[name]
+    columns = (
+        ("open", "high", "low", "close") if name in CASES else ("high", "low", "close", "volume")
+    )
     ours = panel.with_columns(expr.alias("value"))
     for symbol in SYMBOLS:
         one = ours.filter(pl.col("symbol") == symbol)
-        arrays = [one[c].to_numpy().astype(float) for c in ("open", "high", "low", "close")]
+        arrays = [one[c].to_numpy().astype(float) for c in columns]
         expected = reference(*arrays)
         got = one["value"].to_numpy().astype(float)
         assert np.array_equal(np.isnan(expected), np.isnan(got)), (symbol, "warm-up differs")
