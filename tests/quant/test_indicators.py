@@ -39,6 +39,10 @@ CASES = {
         ind.williams_r(pl.col("high"), pl.col("low"), pl.col("close"), 14),
         lambda o, h, lo, c: talib.WILLR(h, lo, c, timeperiod=14),
     ),
+    "stochf_k14": (
+        ind.stochastic_fast_k(pl.col("high"), pl.col("low"), pl.col("close"), 14),
+        lambda o, h, lo, c: talib.STOCHF(h, lo, c, fastk_period=14, fastd_period=1)[0],
+    ),
     "macd": (ind.macd(pl.col("close"))[0], lambda o, h, lo, c: talib.MACD(c)[0]),
     "macd_signal": (ind.macd(pl.col("close"))[1], lambda o, h, lo, c: talib.MACD(c)[1]),
     "macd_hist": (ind.macd(pl.col("close"))[2], lambda o, h, lo, c: talib.MACD(c)[2]),
