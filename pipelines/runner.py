@@ -17,7 +17,8 @@ import dagster as dg
 PARTITION_TAG = "dagster/partition"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
-IN_PROCESS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Runs execute in process (the Definitions default executor); keep their console log to warnings.
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _job(name: str) -> dg.JobDefinition:
@@ -84,7 +85,7 @@ def _execute(
         dg.reconstructable(factory),
         instance=instance,
         tags=tags,
-        run_config=IN_PROCESS,
+        run_config=RUN_CONFIG,
         raise_on_error=False,
     )
 
