@@ -20,7 +20,12 @@ from resources import settings
 settings.disable_telemetry()
 
 
-SUMMARY_COUNTS = {"ohlcv": "ohlcv_rows", "ohlcv_quarantine": "quarantined"}
+SUMMARY_COUNTS = {
+    "ohlcv": "ohlcv_rows",
+    "ohlcv_quarantine": "quarantined",
+    "features": "feature_rows",
+    "market_context": "context_rows",
+}
 
 
 def lake_summary():
@@ -74,10 +79,24 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         f"{summary['raw_rows'].sum():,} rows, {summary['first_date'].min()} .. "
         f"{summary['last_date'].max()}; {len(outcome.validations)} validation runs; {elapsed:.1f}s in all"
     )
+    for run in outcome.features:
+        print(f"features run {run.run_id}: {'ok' if run.success else 'FAILED'}")
+    if outcome.context is not None:
+        print(
+            f"market_context run {outcome.context.run_id}: {'ok' if outcome.context.success else 'FAILED'}"
+        )
+    else:
+        print("market_context skipped: not every symbol of the universe has validated bars")
     if outcome.blocked:
         for symbol in outcome.blocked:
             print(f"BLOCKED {symbol}:", file=sys.stderr)
             for message in outcome.validations[symbol].problems:
+                print(f"  {message}", file=sys.stderr)
+        return 1
+    if outcome.downstream_failures:
+        for run in outcome.downstream_failures:
+            print(f"FAILED run {run.run_id} ({run.job_name}):", file=sys.stderr)
+            for message in failure_messages(run):
                 print(f"  {message}", file=sys.stderr)
         return 1
     print(f"lake: {settings.lake_dir()}   raw landing: {settings.raw_dir()}")

@@ -18,4 +18,17 @@ validate_job = dg.define_asset_job(
     "quarantine. Run once per symbol so a bad symbol is blocked alone.",
 )
 
-JOBS = [ingest_job, validate_job]
+features_job = dg.define_asset_job(
+    "features",
+    selection=dg.AssetSelection.assets("features"),
+    description="Features for a range of symbols in one run and one step, then the blocking "
+    "look-ahead and sanity checks.",
+)
+
+context_job = dg.define_asset_job(
+    "market_context",
+    selection=dg.AssetSelection.assets("market_context"),
+    description="Market-wide context (VIX, S&P 500 trend, breadth, beta/correlation) for all symbols.",
+)
+
+JOBS = [ingest_job, validate_job, features_job, context_job]

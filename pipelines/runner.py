@@ -35,6 +35,14 @@ def validate_job() -> dg.JobDefinition:
     return _job("validate")
 
 
+def features_job() -> dg.JobDefinition:
+    return _job("features")
+
+
+def context_job() -> dg.JobDefinition:
+    return _job("market_context")
+
+
 @dataclass(frozen=True)
 class SymbolRun:
     """The outcome of one symbol's validation run (picklable: it crosses process boundaries)."""
@@ -51,14 +59,26 @@ class PipelineRun:
 
     ingest: dg.ExecuteJobResult | None = None
     validations: dict[str, SymbolRun] = field(default_factory=dict)
+    features: list[dg.ExecuteJobResult] = field(default_factory=list)
+    context: dg.ExecuteJobResult | None = None
 
     @property
     def blocked(self) -> list[str]:
         return [s for s, r in self.validations.items() if not r.success]
 
     @property
+    def downstream_failures(self) -> list[dg.ExecuteJobResult]:
+        """Feature and context runs that failed (a failed check or step)."""
+        runs = [*self.features, *([self.context] if self.context else [])]
+        return [r for r in runs if not r.success]
+
+    @property
     def success(self) -> bool:
-        return bool(self.ingest and self.ingest.success) and not self.blocked
+        return (
+            bool(self.ingest and self.ingest.success)
+            and not self.blocked
+            and not self.downstream_failures
+        )
 
 
 def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
@@ -115,11 +135,35 @@ def contiguous_range(symbols: Sequence[str], universe_symbols: Sequence[str]) ->
     return universe_symbols[positions[0]], universe_symbols[positions[-1]]
 
 
+def contiguous_blocks(symbols: Sequence[str], universe_symbols: Sequence[str]) -> list[list[str]]:
+    """``symbols`` split into runs of neighbours in universe order (a run covers one range)."""
+    blocks: list[list[str]] = []
+    previous = None
+    for position in sorted(universe_symbols.index(s) for s in symbols):
+        if previous is None or position != previous + 1:
+            blocks.append([])
+        blocks[-1].append(universe_symbols[position])
+        previous = position
+    return blocks
+
+
+def run_features(
+    symbols: Sequence[str], universe_symbols: Sequence[str], instance: dg.DagsterInstance
+) -> list[dg.ExecuteJobResult]:
+    """One ``features`` run per contiguous range of ``symbols`` (all of them when none is blocked)."""
+    return [
+        _execute(features_job, {RANGE_START: block[0], RANGE_END: block[-1]}, instance)
+        for block in contiguous_blocks(symbols, universe_symbols)
+    ]
+
+
 def run_pipeline(symbols: Sequence[str] | None = None, workers: int = 2) -> PipelineRun:
-    """Ingest ``symbols`` (default: the universe) in one run, then validate each in its own run.
+    """Ingest ``symbols`` (default: the universe) in one run, validate each in its own run, then
+    compute features for the symbols that passed and the market context.
 
     The validation runs are independent, so ``workers`` processes share them out (each process
-    pays the imports once: Dagster, polars, Great Expectations).
+    pays the imports once: Dagster, polars, Great Expectations). The market context needs every
+    symbol of the universe validated; it is skipped when one is missing.
     """
     from assets.partitions import UNIVERSE
 
@@ -142,4 +186,14 @@ def run_pipeline(symbols: Sequence[str] | None = None, workers: int = 2) -> Pipe
     outcome.validations = {
         run.symbol: run for run in sorted(runs, key=lambda r: chosen.index(r.symbol))
     }
+    passed = [s for s in chosen if s not in outcome.blocked]
+    if passed:
+        outcome.features = run_features(passed, UNIVERSE.symbols, instance)
+    if _every_symbol_validated(instance, UNIVERSE.symbols):
+        outcome.context = _execute(context_job, {}, instance)
     return outcome
+
+
+def _every_symbol_validated(instance: dg.DagsterInstance, symbols: Sequence[str]) -> bool:
+    materialized = instance.get_materialized_partitions(dg.AssetKey("ohlcv"))
+    return set(symbols) <= set(materialized)
