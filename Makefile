@@ -59,6 +59,7 @@ warehouse: install  ## write data/warehouse.duckdb: views over the lake for the 
 
 bench: install  ## performance measurements (figures quoted in README.md)
 	$(BIN)/python benchmarks/bench_validation.py
+	$(BIN)/python benchmarks/bench_features.py
 
 clean:  ## remove local outputs (lake, landing, caches, Dagster history); keeps .venv and the sample
 	rm -rf data/lake data/raw data/cache data/warehouse.duckdb $(DAGSTER_HOME)

@@ -19,14 +19,14 @@ validate_job = dg.define_asset_job(
 )
 
 features_job = dg.define_asset_job(
-    "features",
+    "build_features",
     selection=dg.AssetSelection.assets("features"),
     description="Features for a range of symbols in one run and one step, then the blocking "
     "look-ahead and sanity checks.",
 )
 
 context_job = dg.define_asset_job(
-    "market_context",
+    "build_market_context",
     selection=dg.AssetSelection.assets("market_context"),
     description="Market-wide context (VIX, S&P 500 trend, breadth, beta/correlation) for all symbols.",
 )

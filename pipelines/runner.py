@@ -36,11 +36,11 @@ def validate_job() -> dg.JobDefinition:
 
 
 def features_job() -> dg.JobDefinition:
-    return _job("features")
+    return _job("build_features")
 
 
 def context_job() -> dg.JobDefinition:
-    return _job("market_context")
+    return _job("build_market_context")
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def contiguous_blocks(symbols: Sequence[str], universe_symbols: Sequence[str]) -
 def run_features(
     symbols: Sequence[str], universe_symbols: Sequence[str], instance: dg.DagsterInstance
 ) -> list[dg.ExecuteJobResult]:
-    """One ``features`` run per contiguous range of ``symbols`` (all of them when none is blocked)."""
+    """One ``build_features`` run per contiguous range of ``symbols`` (all of them when none is blocked)."""
     return [
         _execute(features_job, {RANGE_START: block[0], RANGE_END: block[-1]}, instance)
         for block in contiguous_blocks(symbols, universe_symbols)

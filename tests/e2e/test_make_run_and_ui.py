@@ -31,6 +31,9 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert "BLOCKED" not in run.stderr
     assert len(list((tmp_path / "data/lake/raw_ohlcv").glob("*.parquet"))) == 26
     assert len(list((tmp_path / "data/lake/ohlcv").glob("*.parquet"))) == 26
+    assert len(list((tmp_path / "data/lake/features").glob("*.parquet"))) == 26
+    assert (tmp_path / "data/lake/market_context.parquet").exists()
+    assert "features run" in summary and "market_context run" in summary and "FAILED" not in summary
     assert (tmp_path / "data/reports/great_expectations/AAPL/index.html").exists()
 
     sql = subprocess.run(
@@ -53,10 +56,13 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
               ohlcv: assetNodeOrError(assetKey: {path: ["ohlcv"]}) {
                 ... on AssetNode { groupName partitionStats { numMaterialized numPartitions numFailed } }
               }
+              features: assetNodeOrError(assetKey: {path: ["features"]}) {
+                ... on AssetNode { groupName partitionStats { numMaterialized numPartitions numFailed } }
+              }
               runsOrError { ... on Runs { results { status jobName tags { key value } } } }
             }""",
         )
-    for asset, group in (("raw", "ingestion"), ("ohlcv", "validation")):
+    for asset, group in (("raw", "ingestion"), ("ohlcv", "validation"), ("features", "features")):
         node = data[asset]
         assert node["groupName"] == group
         assert node["partitionStats"] == {
@@ -109,3 +115,7 @@ def test_a_blocked_symbol_is_reported_with_its_rule_and_the_others_go_on(tmp_pat
     assert "price_sanity: 1 adjusted daily move(s) beyond ±50%; first 2024-03-01" in run.stderr
     lake = tmp_path / "data" / "lake" / "ohlcv"
     assert sorted(p.name for p in lake.glob("*.parquet")) == ["AAPL.parquet", "GOOGL.parquet"]
+    # the symbols that passed still get their features (one run each: MSFT sits between them)
+    features = tmp_path / "data" / "lake" / "features"
+    assert sorted(p.name for p in features.glob("*.parquet")) == ["AAPL.parquet", "GOOGL.parquet"]
+    assert "market_context skipped" in run.stdout

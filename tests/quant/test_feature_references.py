@@ -83,3 +83,9 @@ def test_reference_matches_talib(bars, features, feature):
         assert np.isnan(got[undefined]).all(), f"{symbol}: value where TA-Lib has none"
         compared += int(finite.sum())
     assert compared > 3 * 1500, "too few rows compared"
+
+
+def test_committed_catalog_document_is_current():
+    from quant.features.docs import DEFAULT_PATH, render
+
+    assert DEFAULT_PATH.read_text() == render(), "run `python -m quant.features.docs`"
