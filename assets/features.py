@@ -11,8 +11,9 @@ import dagster as dg
 import polars as pl
 
 from assets.partitions import UNIVERSE, symbol_partitions
-from quant.features import FEATURES, catalog, compute_features
+from quant.features import FEATURES, compute_features
 from quant.features.context import CONTEXT_COLUMNS, ContextSpec, compute_market_context
+from quant.features.docs import catalog_table
 from quant.features.lookahead import find_lookahead
 from quant.features.quality import MAX_NULL_SHARE, MIN_VARIANCE, assess_features
 from quant.universe import AssetClass
@@ -20,22 +21,6 @@ from quant.validation.calendars import closes_before
 from resources.lake import ParquetLake
 
 BAR_COLUMNS = ["symbol", "date", "open", "high", "low", "close", "volume"]
-
-
-def catalog_markdown() -> str:
-    """The feature catalog as a markdown table (asset page, docs/FEATURES.md)."""
-    lines = [
-        "| feature | family | warm-up | description | TA-Lib reference |",
-        "|---|---|---:|---|---|",
-    ]
-    for entry in catalog():
-        reference = f"`{entry['reference']}`" if entry["reference"] else ""
-        reference = reference.replace("|", "\\|")  # a pipe would end the table cell
-        lines.append(
-            f"| `{entry['name']}` | {entry['family']} | {entry['warmup']} | "
-            f"{entry['description']} | {reference} |"
-        )
-    return "\n".join(lines)
 
 
 def _column_schema(columns: dict[str, str]) -> dg.TableSchema:
@@ -88,17 +73,17 @@ def _bars(frame: pl.DataFrame) -> pl.DataFrame:
     metadata={
         "feature_count": len(FEATURES),
         "features_with_talib_reference": sum(1 for f in FEATURES if f.reference),
-        "catalog": dg.MetadataValue.md(catalog_markdown()),
+        "catalog": dg.MetadataValue.md(catalog_table()),
         "dagster/column_schema": _column_schema({f.name: f.description for f in FEATURES}),
         "dagster/column_lineage": _ohlcv_lineage(),
     },
 )
 def features(context: dg.AssetExecutionContext, ohlcv: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """All features for the run's symbols in one vectorized pass."""
-    computed = compute_features(_bars(ohlcv))
+    computed = compute_features(_bars(ohlcv)).partition_by("symbol", as_dict=True)
     out = {}
     for symbol in context.partition_keys:
-        frame = computed.filter(pl.col("symbol") == symbol)
+        frame = computed[(symbol,)]
         dates = frame["date"]
         context.add_asset_metadata(
             {

@@ -7,17 +7,35 @@ document cannot drift from the code (a test fails when the committed file is sta
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from quant.features.context import CONTEXT_COLUMNS
 from quant.features.engine import FEATURES
-from quant.features.spec import Family
+from quant.features.spec import Family, Feature
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "FEATURES.md"
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
+
+
+def catalog_table(features: Sequence[Feature] = FEATURES) -> str:
+    """The catalog as one markdown table (this document, and the asset page in the UI)."""
+    lines = [
+        "| feature | family | warm-up | params | description | reference |",
+        "|---|---|---:|---|---|---|",
+    ]
+    for f in features:
+        params = ", ".join(f"{k}={v}" for k, v in f.params.items())
+        reference = f"`{_cell(f.reference)}`" if f.reference else ""
+        volume = " (V)" if f.uses_volume else ""
+        lines.append(
+            f"| `{f.name}`{volume} | {f.family.value} | {f.warmup} | {params} | "
+            f"{_cell(f.description)} | {reference} |"
+        )
+    return "\n".join(lines)
 
 
 def render() -> str:
@@ -49,17 +67,9 @@ def render() -> str:
         lines += [
             f"## {family.value.capitalize()} ({len(members)})",
             "",
-            "| feature | warm-up | params | description | reference |",
-            "|---|---:|---|---|---|",
+            catalog_table(members),
+            "",
         ]
-        for f in members:
-            params = ", ".join(f"{k}={v}" for k, v in f.params.items())
-            reference = f"`{_cell(f.reference)}`" if f.reference else ""
-            volume = " (V)" if f.uses_volume else ""
-            lines.append(
-                f"| `{f.name}`{volume} | {f.warmup} | {params} | {_cell(f.description)} | {reference} |"
-            )
-        lines.append("")
     lines += [
         "## Market context (`market_context` asset)",
         "",
