@@ -16,7 +16,9 @@ first value (a plain ``ewm_mean(adjust=False)`` only converges to TA-Lib after h
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 
 import numpy as np
 import polars as pl
@@ -296,7 +298,10 @@ def commodity_channel_index(typical: pl.Expr, typical_mean: pl.Expr, n: int) -> 
     """CCI over ``n`` sessions (TA-Lib CCI) from the typical price and its n-day mean (a column:
     it is read n + 1 times): deviation from the mean over 0.015 times the mean absolute
     deviation from that same mean."""
-    deviation = pl.sum_horizontal([(typical.shift(k) - typical_mean).abs() for k in range(n)]) / n
+    # a left-to-right chain of additions: pl.sum_horizontal does not add in a fixed order, and a
+    # last-bit difference between two runs would break the bit-identical look-ahead proof
+    terms = [(typical.shift(k) - typical_mean).abs() for k in range(n)]
+    deviation = functools.reduce(operator.add, terms) / n
     return ratio(typical - typical_mean, 0.015 * deviation, when_zero=0.0)
 
 
