@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 import polars as pl
 
+from assets.metadata import markdown_table
 from assets.partitions import UNIVERSE, symbol_partitions
 from quant.features import FEATURES, compute_features
 from quant.features.context import CONTEXT_COLUMNS, ContextSpec, compute_market_context
@@ -39,18 +40,6 @@ def _ohlcv_lineage() -> dg.TableColumnLineage:
         dg.TableColumnDep(asset_key=dg.AssetKey("ohlcv"), column_name=c) for c in BAR_COLUMNS[2:]
     ]
     return dg.TableColumnLineage(deps_by_column={f.name: price for f in FEATURES})
-
-
-def markdown_table(frame: pl.DataFrame, digits: int = 4) -> str:
-    """A small frame as a markdown table for the asset page."""
-
-    def cell(value: object) -> str:
-        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
-
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * frame.width
-    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.iter_rows()]
-    return "\n".join([header, rule, *rows])
 
 
 def _bars(frame: pl.DataFrame) -> pl.DataFrame:

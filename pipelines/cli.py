@@ -62,7 +62,7 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        outcome = run_pipeline(args.symbols, workers=args.workers)
+        outcome = run_pipeline(args.symbols, workers=args.workers, train=not args.no_train)
     except (KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -87,6 +87,11 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         )
     else:
         print("market_context skipped: not every symbol of the universe has validated bars")
+    for label, run in (("labels", outcome.labels), ("retrain", outcome.retrain)):
+        if run is not None:
+            print(f"{label} run {run.run_id}: {'ok' if run.success else 'FAILED'}")
+    if outcome.retrain is not None and outcome.retrain.success:
+        print_model_report()
     if outcome.blocked:
         for symbol in outcome.blocked:
             print(f"BLOCKED {symbol}:", file=sys.stderr)
@@ -103,6 +108,38 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     print("next: `make ui` and open http://127.0.0.1:3000 (Assets → raw_ohlcv), or")
     print('      `.venv/bin/market sql "SELECT * FROM raw_ohlcv LIMIT 5"`')
     return 0
+
+
+HEADLINE_METRICS = ["accuracy", "balanced_accuracy", "log_loss", "rank_ic", "qlike", "mz_r2"]
+
+
+def print_model_report() -> None:
+    """The test-split headline of every model beside its baselines, and the champions."""
+    import polars as pl
+
+    from resources import settings as s
+
+    path = s.lake_dir() / "model_report.parquet"
+    if not path.exists():
+        return
+    report = pl.read_parquet(path).with_columns(
+        pl.when(pl.col("source") == pl.col("model"))
+        .then(pl.lit("score"))
+        .otherwise(pl.col("source"))
+        .alias("source")
+    )
+    headline = report.filter(pl.col("metric").is_in(HEADLINE_METRICS))
+    with pl.Config(
+        tbl_rows=100,
+        tbl_cols=12,
+        fmt_str_lengths=30,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        float_precision=4,
+    ):
+        for (family,), rows in headline.group_by("family", maintain_order=True):
+            print(f"\n{family}: test split, each model's score beside its baselines")
+            print(rows.pivot(on="source", index=["model", "metric"], values="value"))
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -141,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("materialize", help="run the pipeline over the universe in one run")
     p.add_argument("--symbols", nargs="*", help="a contiguous subset of the universe")
     p.add_argument("--workers", type=int, default=2, help="processes for the validation runs")
+    p.add_argument("--no-train", action="store_true", help="stop after features and market context")
     p.set_defaults(func=_cmd_materialize)
     sub.add_parser("summary", help="rows and dates per symbol in the lake").set_defaults(
         func=_cmd_summary

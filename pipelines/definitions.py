@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import features, ingestion, validation
+from assets import evaluation, features, ingestion, labels, training, validation
 from pipelines.jobs import JOBS
 from resources import build_resources, settings
 
 settings.disable_telemetry()
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingestion, validation, features]),
+    assets=dg.load_assets_from_modules(
+        [ingestion, validation, features, labels, training, evaluation]
+    ),
     asset_checks=dg.load_asset_checks_from_modules([validation, features]),
     # Each step in its own process costs ~6 s of interpreter start-up on these machines; the
     # steps here are small and vectorized, so one process per run is faster. deploy/ overrides it.

@@ -31,4 +31,27 @@ context_job = dg.define_asset_job(
     description="Market-wide context (VIX, S&P 500 trend, breadth, beta/correlation) for all symbols.",
 )
 
-JOBS = [ingest_job, validate_job, features_job, context_job]
+labels_job = dg.define_asset_job(
+    "build_labels",
+    selection=dg.AssetSelection.assets("labels"),
+    description="Forward-looking labels for a range of symbols in one run and one step.",
+)
+
+MODEL_ASSETS = (
+    "direction_xgboost",
+    "direction_lstm",
+    "direction_ensemble",
+    "volatility_garch",
+    "volatility_lstm",
+    "regime_random_forest",
+)
+
+retrain_job = dg.define_asset_job(
+    "retrain",
+    selection=dg.AssetSelection.assets("training_set", *MODEL_ASSETS, "model_report"),
+    description="Rebuild the training set, train every model (logged and registered in MLflow), "
+    "then the out-of-sample report with champion/challenger promotion.",
+    tags={"market/kind": "retrain"},
+)
+
+JOBS = [ingest_job, validate_job, features_job, context_job, labels_job, retrain_job]

@@ -43,6 +43,14 @@ def context_job() -> dg.JobDefinition:
     return _job("build_market_context")
 
 
+def labels_job() -> dg.JobDefinition:
+    return _job("build_labels")
+
+
+def retrain_job() -> dg.JobDefinition:
+    return _job("retrain")
+
+
 @dataclass(frozen=True)
 class SymbolRun:
     """The outcome of one symbol's validation run (picklable: it crosses process boundaries)."""
@@ -61,6 +69,8 @@ class PipelineRun:
     validations: dict[str, SymbolRun] = field(default_factory=dict)
     features: list[dg.ExecuteJobResult] = field(default_factory=list)
     context: dg.ExecuteJobResult | None = None
+    labels: dg.ExecuteJobResult | None = None
+    retrain: dg.ExecuteJobResult | None = None
 
     @property
     def blocked(self) -> list[str]:
@@ -69,7 +79,8 @@ class PipelineRun:
     @property
     def downstream_failures(self) -> list[dg.ExecuteJobResult]:
         """Feature and context runs that failed (a failed check or step)."""
-        runs = [*self.features, *([self.context] if self.context else [])]
+        later = [self.context, self.labels, self.retrain]
+        runs = [*self.features, *(r for r in later if r is not None)]
         return [r for r in runs if not r.success]
 
     @property
@@ -157,13 +168,17 @@ def run_features(
     ]
 
 
-def run_pipeline(symbols: Sequence[str] | None = None, workers: int = 2) -> PipelineRun:
+def run_pipeline(
+    symbols: Sequence[str] | None = None, workers: int = 2, train: bool = True
+) -> PipelineRun:
     """Ingest ``symbols`` (default: the universe) in one run, validate each in its own run, then
-    compute features for the symbols that passed and the market context.
+    compute features for the symbols that passed and the market context; with ``train``, the
+    labels and the ``retrain`` run (models, report, promotion) follow.
 
     The validation runs are independent, so ``workers`` processes share them out (each process
     pays the imports once: Dagster, polars, Great Expectations). The market context needs every
-    symbol of the universe validated; it is skipped when one is missing.
+    symbol of the universe validated; it (and the models after it) is skipped when one is
+    missing.
     """
     from assets.partitions import UNIVERSE
 
@@ -191,7 +206,20 @@ def run_pipeline(symbols: Sequence[str] | None = None, workers: int = 2) -> Pipe
         outcome.features = run_features(passed, UNIVERSE.symbols, instance)
     if _every_symbol_validated(instance, UNIVERSE.symbols):
         outcome.context = _execute(context_job, {}, instance)
+        if train and not outcome.blocked and not outcome.downstream_failures:
+            run_models(outcome, UNIVERSE.symbols, instance)
     return outcome
+
+
+def run_models(
+    outcome: PipelineRun, universe_symbols: Sequence[str], instance: dg.DagsterInstance
+) -> None:
+    """Labels for the whole universe in one run, then the ``retrain`` run (training set, models,
+    report with promotion)."""
+    first, last = universe_symbols[0], universe_symbols[-1]
+    outcome.labels = _execute(labels_job, {RANGE_START: first, RANGE_END: last}, instance)
+    if outcome.labels.success:
+        outcome.retrain = _execute(retrain_job, {"market/kind": "retrain"}, instance)
 
 
 def _every_symbol_validated(instance: dg.DagsterInstance, symbols: Sequence[str]) -> bool:

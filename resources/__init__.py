@@ -1,4 +1,5 @@
-"""Dagster resources: market-data sources, the Parquet lake, the raw landing area, DuckDB."""
+"""Dagster resources: market-data sources, the Parquet lake, the raw landing area, DuckDB,
+the modelling configuration and MLflow."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from resources import settings
 from resources.lake import ParquetLake, ParquetLakeIOManager
 from resources.landing import RawLanding
 from resources.market_data import MarketData
+from resources.mlflow_tracking import MlflowTracking
+from resources.modeling import ModelingConfig
 from resources.warehouse import DuckDBWarehouse
 
 
@@ -27,4 +30,10 @@ def build_resources() -> dict[str, object]:
         "lake_io_manager": ParquetLakeIOManager(lake=lake),
         "landing": RawLanding(root=str(settings.raw_dir())),
         "warehouse": DuckDBWarehouse(lake_dir=str(settings.lake_dir())),
+        "modeling": ModelingConfig.for_profile(os.environ.get("MARKET_MODEL_PROFILE", "full")),
+        "mlflow_tracking": MlflowTracking(
+            tracking_uri=settings.mlflow_tracking_uri(),
+            artifact_root=str(settings.mlflow_artifact_root()),
+            ui_url=settings.mlflow_ui_url(),
+        ),
     }

@@ -9,6 +9,10 @@
 | MARKET_AS_OF      | (none: everything)     | replay history as known on this date            |
 | MARKET_CSV_DIR    | <data>/csv             | the csv source's directory                      |
 | MARKET_UNIVERSE   | config/universe.yaml   | the universe file (see quant.universe)          |
+| MARKET_MODEL_PROFILE | full                 | full, or quick (tiny models, every step: smoke tests) |
+| MLFLOW_TRACKING_URI | sqlite:///<data>/mlflow/mlflow.db | MLflow tracking + registry store |
+| MLFLOW_ARTIFACT_ROOT | <data>/mlflow/artifacts | where local runs keep their artifacts         |
+| MLFLOW_UI_URL     | http://127.0.0.1:5000  | base of the run links in the asset pages        |
 """
 
 from __future__ import annotations
@@ -42,6 +46,19 @@ def cache_dir() -> Path:
 
 def csv_dir() -> Path:
     return Path(os.environ.get("MARKET_CSV_DIR") or data_dir() / "csv")
+
+
+def mlflow_tracking_uri() -> str:
+    default = f"sqlite:///{data_dir().resolve() / 'mlflow' / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or default
+
+
+def mlflow_artifact_root() -> Path:
+    return Path(os.environ.get("MLFLOW_ARTIFACT_ROOT") or data_dir() / "mlflow" / "artifacts")
+
+
+def mlflow_ui_url() -> str:
+    return os.environ.get("MLFLOW_UI_URL") or "http://127.0.0.1:5000"
 
 
 def disable_telemetry() -> None:

@@ -35,6 +35,11 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert (tmp_path / "data/lake/market_context.parquet").exists()
     assert "features run" in summary and "market_context run" in summary and "FAILED" not in summary
     assert (tmp_path / "data/reports/great_expectations/AAPL/index.html").exists()
+    assert "labels run" in summary and "retrain run" in summary
+    assert "direction: test split, each model's score beside its baselines" in summary
+    assert "majority_class" in summary and "naive_trailing_20d" in summary
+    assert (tmp_path / "data/mlflow/mlflow.db").exists()
+    assert (tmp_path / "data/lake/model_report.parquet").exists()
 
     sql = subprocess.run(
         [str(BIN / "market"), "sql", "SELECT count(DISTINCT symbol) AS n FROM raw_ohlcv"],
@@ -59,6 +64,9 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
               features: assetNodeOrError(assetKey: {path: ["features"]}) {
                 ... on AssetNode { groupName partitionStats { numMaterialized numPartitions numFailed } }
               }
+              report: assetNodeOrError(assetKey: {path: ["model_report"]}) {
+                ... on AssetNode { groupName assetMaterializations(limit: 1) { runId } }
+              }
               runsOrError { ... on Runs { results { status jobName tags { key value } } } }
             }""",
         )
@@ -70,6 +78,8 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
             "numPartitions": 26,
             "numFailed": 0,
         }
+    assert data["report"]["groupName"] == "evaluation"
+    assert len(data["report"]["assetMaterializations"]) == 1
     runs = data["runsOrError"]["results"]
     assert all(r["status"] == "SUCCESS" for r in runs)
     ingest = [r for r in runs if r["jobName"] == "ingest"]
@@ -77,6 +87,7 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     tags = {t["key"]: t["value"] for t in ingest[0]["tags"]}
     assert tags["dagster/asset_partition_range_start"] == "^GSPC"
     assert tags["dagster/asset_partition_range_end"] == "SLB"
+    assert [r["jobName"] for r in runs].count("retrain") == 1
     validate = [r for r in runs if r["jobName"] == "validate"]
     assert sorted(
         next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in validate

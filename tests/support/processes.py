@@ -32,7 +32,10 @@ def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DAGSTER_DISABLE_TELEMETRY": "1",
         "DO_NOT_TRACK": "1",
+        # every model step runs, on tiny models: the suite tests wiring, not model quality
+        "MARKET_MODEL_PROFILE": "quick",
     }
+    env.pop("MLFLOW_TRACKING_URI", None)
     env.update(extra)
     return env
 

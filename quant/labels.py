@@ -1,0 +1,204 @@
+"""Forward-looking targets: what the models are asked to predict, per (symbol, date).
+
+Every label at date t reads bars *after* t only (the next session, or the next ``horizon``
+sessions of the same symbol), and its trailing twin (the same quantity over the ``horizon``
+sessions up to t) is what the naive baselines predict. Returns use the adjusted close.
+
+- direction: the next session's simple return, classed Down (< -0.1 %), Neutral, Up (> +0.1 %);
+  the raw forward return is kept for the information coefficient.
+- volatility: realized volatility of daily log returns over the next 20 sessions,
+  sqrt(252 * mean(r^2)) (zero-mean, annualized); baseline: the same over the last 20 sessions.
+- regime: the regime of the next 20 sessions. Thresholds are estimated per symbol on the
+  training split only (rows whose label ends on or before ``train_end``), then applied everywhere:
+
+  1. HighVol when forward realized vol >= its training 80th percentile, or the mean VIX over the
+     next 20 sessions >= its training 80th percentile (market-wide stress);
+  2. otherwise Bull when the forward 20-session log return > +band, Bear when < -band,
+     Sideways in between, where band = half of a typical 20-session move:
+     0.5 * median(training forward vol) * sqrt(20 / 252).
+
+  The persistence baseline applies the same thresholds to the trailing 20 sessions ("today's
+  regime persists"). Labelling *today's* state and predicting it from the same features would be
+  circular; predicting the coming regime is the useful task.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from enum import IntEnum
+
+import polars as pl
+
+TRADING_DAYS = 252
+SYMBOL = "symbol"
+
+
+class Direction(IntEnum):
+    DOWN = 0
+    NEUTRAL = 1
+    UP = 2
+
+
+class Regime(IntEnum):
+    BEAR = 0
+    SIDEWAYS = 1
+    BULL = 2
+    HIGH_VOL = 3
+
+
+DIRECTION_NAMES = [d.name.title() for d in Direction]
+REGIME_NAMES = ["Bear", "Sideways", "Bull", "HighVol"]
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """Label definitions; ``train_end`` bounds the data the regime thresholds may see."""
+
+    up_threshold: float = 0.001
+    down_threshold: float = -0.001
+    horizon: int = 20
+    train_end: date = date(2023, 12, 31)
+    vol_quantile: float = 0.8
+    vix_quantile: float = 0.8
+    band_scale: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.down_threshold <= 0 <= self.up_threshold:
+            raise ValueError(
+                f"direction thresholds must satisfy down <= 0 <= up, got {self.down_threshold}, "
+                f"{self.up_threshold}"
+            )
+        if self.horizon < 2:
+            raise ValueError(f"horizon must be at least 2 sessions, got {self.horizon}")
+
+
+LABEL_COLUMNS = {
+    "fwd_return_1": "simple return from this close to the next session's close",
+    "direction": "next-session class: 0 Down (< down threshold), 1 Neutral, 2 Up (> up threshold)",
+    "prev_direction": "the class of today's return (previous-day-sign baseline)",
+    "fwd_vol_20": "annualized realized volatility of daily log returns over the next 20 sessions",
+    "trail_vol_20": "annualized realized volatility over the last 20 sessions (naive baseline)",
+    "fwd_return_20": "log return over the next 20 sessions",
+    "fwd_vix_20": "mean volatility-index level over the next 20 sessions",
+    "regime": "regime of the next 20 sessions: 0 Bear, 1 Sideways, 2 Bull, 3 HighVol",
+    "regime_now": "regime of the last 20 sessions by the same thresholds (persistence baseline)",
+    "label_end": "date of the last session the 20-session labels read (for purging)",
+}
+
+
+def _direction(ret: pl.Expr, config: LabelConfig) -> pl.Expr:
+    return (
+        pl.when(ret > config.up_threshold)
+        .then(pl.lit(Direction.UP.value))
+        .when(ret < config.down_threshold)
+        .then(pl.lit(Direction.DOWN.value))
+        .when(ret.is_not_null())
+        .then(pl.lit(Direction.NEUTRAL.value))
+        .cast(pl.Int8)
+    )
+
+
+def forward_quantities(bars: pl.DataFrame, vix: pl.DataFrame, config: LabelConfig) -> pl.DataFrame:
+    """Forward and trailing returns, volatilities and VIX means per (symbol, date).
+
+    ``bars``: symbol, date, close (adjusted). ``vix``: symbol, date, vix_level (the market
+    context, already aligned to each symbol's dates as of its close).
+    """
+    h = config.horizon
+    close = pl.col("close")
+    log_ret = (close / close.shift(1)).log().over(SYMBOL)
+    sq = pl.col("_r2")
+    frame = (
+        bars.select(SYMBOL, "date", "close")
+        .join(vix.select(SYMBOL, "date", "vix_level"), on=[SYMBOL, "date"], how="left")
+        .sort(SYMBOL, "date")
+        .with_columns(log_ret.pow(2).alias("_r2"), log_ret.alias("_ret"))
+        .with_columns(
+            (close.shift(-1) / close - 1.0).over(SYMBOL).alias("fwd_return_1"),
+            (close / close.shift(1) - 1.0).over(SYMBOL).alias("_ret_today"),
+            # the rolling mean ending at t+h covers t+1..t+h
+            (sq.rolling_mean(h).shift(-h) * TRADING_DAYS).sqrt().over(SYMBOL).alias("fwd_vol_20"),
+            (sq.rolling_mean(h) * TRADING_DAYS).sqrt().over(SYMBOL).alias("trail_vol_20"),
+            (close.shift(-h) / close).log().over(SYMBOL).alias("fwd_return_20"),
+            (close / close.shift(h)).log().over(SYMBOL).alias("trail_return_20"),
+            pl.col("vix_level").rolling_mean(h).shift(-h).over(SYMBOL).alias("fwd_vix_20"),
+            pl.col("vix_level").rolling_mean(h).over(SYMBOL).alias("trail_vix_20"),
+            pl.col("date").shift(-h).over(SYMBOL).alias("label_end"),
+        )
+        .with_columns(
+            _direction(pl.col("fwd_return_1"), config).alias("direction"),
+            _direction(pl.col("_ret_today"), config).alias("prev_direction"),
+        )
+    )
+    return frame.drop("_r2", "_ret", "_ret_today", "close", "vix_level")
+
+
+@dataclass(frozen=True)
+class RegimeThresholds:
+    """Per-symbol thresholds: ``table`` has symbol, vol_high, vix_high, band, n_train."""
+
+    table: pl.DataFrame
+
+    @classmethod
+    def fit(cls, forward: pl.DataFrame, config: LabelConfig) -> RegimeThresholds:
+        """Estimate on rows whose 20-session label ends on or before ``train_end`` only."""
+        train = forward.filter(pl.col("label_end") <= config.train_end)
+        table = train.group_by(SYMBOL).agg(
+            pl.col("fwd_vol_20").quantile(config.vol_quantile, "linear").alias("vol_high"),
+            pl.col("fwd_vix_20").quantile(config.vix_quantile, "linear").alias("vix_high"),
+            (
+                pl.col("fwd_vol_20").median()
+                * config.band_scale
+                * math.sqrt(config.horizon / TRADING_DAYS)
+            ).alias("band"),
+            pl.col("fwd_vol_20").drop_nulls().len().alias("n_train"),
+        )
+        return cls(table.sort(SYMBOL))
+
+
+def _classify(ret: str, vol: str, vix: str) -> pl.Expr:
+    """The regime rule over one (return, vol, VIX) triple of columns; null if any input is."""
+    r, v, x = pl.col(ret), pl.col(vol), pl.col(vix)
+    stressed = (v >= pl.col("vol_high")) | (x >= pl.col("vix_high")).fill_null(False)
+    return (
+        pl.when(r.is_null() | v.is_null() | pl.col("band").is_null())
+        .then(None)
+        .when(stressed)
+        .then(pl.lit(Regime.HIGH_VOL.value))
+        .when(r > pl.col("band"))
+        .then(pl.lit(Regime.BULL.value))
+        .when(r < -pl.col("band"))
+        .then(pl.lit(Regime.BEAR.value))
+        .otherwise(pl.lit(Regime.SIDEWAYS.value))
+        .cast(pl.Int8)
+    )
+
+
+def assign_regimes(forward: pl.DataFrame, thresholds: RegimeThresholds) -> pl.DataFrame:
+    """Add ``regime`` (next 20 sessions) and ``regime_now`` (last 20 sessions).
+
+    A symbol without training history has no thresholds, hence null regimes: nothing may be
+    estimated from its later data.
+    """
+    joined = forward.join(thresholds.table.drop("n_train"), on=SYMBOL, how="left")
+    return joined.with_columns(
+        _classify("fwd_return_20", "fwd_vol_20", "fwd_vix_20").alias("regime"),
+        _classify("trail_return_20", "trail_vol_20", "trail_vix_20").alias("regime_now"),
+    ).drop("vol_high", "vix_high", "band")
+
+
+def compute_labels(
+    bars: pl.DataFrame, vix: pl.DataFrame, config: LabelConfig | None = None
+) -> tuple[pl.DataFrame, RegimeThresholds]:
+    """All labels for ``bars`` (any number of symbols) and the regime thresholds used.
+
+    Output columns: symbol, date and :data:`LABEL_COLUMNS` (plus the trailing return and VIX mean
+    the persistence baseline reads). The last rows of each symbol have null forward labels: their
+    future has not happened yet.
+    """
+    config = config or LabelConfig()
+    forward = forward_quantities(bars, vix, config)
+    thresholds = RegimeThresholds.fit(forward, config)
+    return assign_regimes(forward, thresholds), thresholds
