@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # pip here is configured with extra local indexes; their "is ignored" notices are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install run ui test lint format warehouse bench clean
+.PHONY: help install run ui test lint format warehouse bench replay ui-replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,6 +54,19 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The replay has its own instance and data folder: replaying writes history as known on past
+# dates into the lake, which must not replace the current data of `make run`.
+FROM ?= 2024-07-01
+TO ?= 2024-12-31
+EVERY ?= 5
+REPLAY := DAGSTER_HOME=$(CURDIR)/.dagster-replay MARKET_DATA_DIR=$(CURDIR)/data/replay
+replay: install  ## replay nightly runs + the drift sensor over FROM..TO, offline (own instance)
+	@mkdir -p .dagster-replay && cp dagster.yaml .dagster-replay/dagster.yaml
+	@$(REPLAY) $(BIN)/market replay --from $(FROM) --to $(TO) --every $(EVERY)
+
+ui-replay: install  ## the web UI on the replay's instance (http://127.0.0.1:3000)
+	cd .dagster-replay && $(REPLAY) $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000
+
 warehouse: install  ## write data/warehouse.duckdb: views over the lake for the duckdb CLI
 	@$(BIN)/market warehouse
 
@@ -62,4 +75,5 @@ bench: install  ## performance measurements (figures quoted in README.md)
 	$(BIN)/python benchmarks/bench_features.py
 
 clean:  ## remove local outputs (lake, landing, caches, Dagster history); keeps .venv and the sample
-	rm -rf data/lake data/raw data/cache data/warehouse.duckdb $(DAGSTER_HOME)
+	rm -rf data/lake data/raw data/cache data/warehouse.duckdb data/mlflow data/optuna data/replay \
+	  data/reports $(DAGSTER_HOME) .dagster-replay

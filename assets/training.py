@@ -33,8 +33,10 @@ from quant.models.frames import FitRecord
 from quant.models.regime import train_regime_forest
 from quant.models.volatility import train_volatility_garch, train_volatility_lstm
 from quant.splits import TEST, TRAIN, VALIDATION, walk_forward_folds
+from quant.tuning import lstm_config_from
 from resources.mlflow_tracking import MlflowTracking, model_example, pip_requirements
 from resources.modeling import ModelingConfig
+from resources.optuna_storage import OptunaStorage
 
 PREDICTION_SPLITS = (VALIDATION, TEST)
 OWNERS = ["team:quant-research"]
@@ -154,7 +156,7 @@ def train_and_register(
         trained = fit(training)
         mlflow.log_params({k: str(v) for k, v in trained.params.items()})
         mlflow.log_metrics(_fit_metrics(trained.record))
-        example = model_example(training.rows(TEST), training.features)
+        example = model_example(training.rows(VALIDATION, TEST), training.features)
         logged = tracking.log_model(
             trained.model, name, example, pip_requirements(*trained.requirements)
         )
@@ -208,25 +210,42 @@ MODEL_ASSET = {
 }
 
 
+def tuned_params(storage: OptunaStorage, study: str) -> tuple[dict[str, object], str]:
+    """The study's best parameters and where they came from ("defaults" without a study)."""
+    best = storage.best_params(study)
+    return (best, f"optuna study {study}") if best else ({}, "defaults")
+
+
 @dg.asset(
     ins={"training_set": dg.AssetIn("training_set")},
+    deps=["direction_xgboost_sweep"],
     kinds={"xgboost", "mlflow", "polars"},
     description="XGBoost (multi-class softprob, hist, early stopping on validation log loss) "
-    "for the next-session direction; predictions P(Down/Neutral/Up) on validation and test.",
+    "for the next-session direction; predictions P(Down/Neutral/Up) on validation and test. "
+    "Parameters from the `direction_xgboost` Optuna study when it exists.",
     **MODEL_ASSET,
 )
 def direction_xgboost(
     context: dg.AssetExecutionContext,
     modeling: ModelingConfig,
     mlflow_tracking: MlflowTracking,
+    optuna_storage: OptunaStorage,
     training_set: pl.DataFrame,
 ) -> pl.DataFrame:
+    tuned, source = tuned_params(optuna_storage, "direction_xgboost")
+    rounds = int(tuned.pop("num_boost_round", modeling.xgb_rounds))
+
     def fit(training: TrainingSet) -> TrainedModel:
         model, record = train_direction_xgboost(
-            training, seed=modeling.seed, num_boost_round=modeling.xgb_rounds
+            training, tuned, seed=modeling.seed, num_boost_round=rounds
         )
         assert_no_test_rows(training, record)
-        params = {**model.classifier.params, "best_iteration": model.classifier.best_iteration}
+        params = {
+            **model.classifier.params,
+            "num_boost_round": rounds,
+            "best_iteration": model.classifier.best_iteration,
+            "params_source": source,
+        }
         return TrainedModel(model, record, params, ("xgboost",))
 
     return train_and_register(context, mlflow_tracking, training_set, fit)
@@ -234,23 +253,27 @@ def direction_xgboost(
 
 @dg.asset(
     ins={"training_set": dg.AssetIn("training_set")},
+    deps=["direction_lstm_sweep"],
     kinds={"pytorch", "mlflow", "polars"},
     description="LSTM (torch) over 20-session sequences of standardized features (scaler fitted "
-    "on train only), class-weighted, early stopping on validation, seeded; CUDA when present.",
+    "on train only), class-weighted, early stopping on validation, seeded; CUDA when present. "
+    "Parameters from the `direction_lstm` Optuna study when it exists.",
     **MODEL_ASSET,
 )
 def direction_lstm(
     context: dg.AssetExecutionContext,
     modeling: ModelingConfig,
     mlflow_tracking: MlflowTracking,
+    optuna_storage: OptunaStorage,
     training_set: pl.DataFrame,
 ) -> pl.DataFrame:
-    config = modeling.lstm_config()
+    tuned, source = tuned_params(optuna_storage, "direction_lstm")
+    config = lstm_config_from(tuned, modeling.lstm_config())
 
     def fit(training: TrainingSet) -> TrainedModel:
         model, record = train_direction_lstm(training, config)
         assert_no_test_rows(training, record)
-        return TrainedModel(model, record, vars(config).copy(), ("torch",))
+        return TrainedModel(model, record, {**vars(config), "params_source": source}, ("torch",))
 
     return train_and_register(context, mlflow_tracking, training_set, fit)
 

@@ -1,6 +1,8 @@
 """``market``: the pipeline from a terminal, for people who don't open the web UI.
 
-    market materialize [--symbols AAPL MSFT]   ingest all in one run, validate each symbol
+    market materialize [--symbols AAPL MSFT] [--no-train]   ingest, validate, features, models
+    market nightly [--as-of 2020-04-15]                      the nightly run (what the schedule does)
+    market replay --from 2024-07-01 --to 2024-12-31          nightly + drift sensor over history
     market summary                                              what the lake holds
     market sql "SELECT ..."                                     DuckDB over the lake
     market warehouse [PATH]                                     write a DuckDB file of views
@@ -142,6 +144,61 @@ def print_model_report() -> None:
             print(rows.pivot(on="source", index=["model", "metric"], values="value"))
 
 
+def _print_monitoring(result) -> None:
+    from pipelines.replay import monitoring_summary
+
+    share, decayed = monitoring_summary(result)
+    print(f"feature_drift: drift share {share if share is None else round(share, 3)}")
+    print(f"model_health: {'DECAYED' if decayed else 'ok' if decayed is not None else 'n/a'}")
+
+
+def _cmd_nightly(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from pipelines.runner import failure_messages, run_nightly
+
+    drift = {
+        "reference_start": args.reference_start,
+        "reference_end": args.reference_end,
+        "current_end": args.drift_end or args.as_of,
+    }
+    started = time.perf_counter()
+    result = run_nightly(dg.DagsterInstance.get(), as_of=args.as_of, drift=drift)
+    status = "ok" if result.success else "FAILED"
+    print(f"nightly run {result.run_id}: {status} in {time.perf_counter() - started:.1f}s")
+    if not result.success:
+        for message in failure_messages(result):
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    _print_monitoring(result)
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from pipelines.replay import replay
+
+    def echo(step) -> None:
+        share = "-" if step.drift_share is None else f"{step.drift_share:.3f}"
+        launched = ", ".join(step.launched)
+        print(
+            f"{step.as_of}  nightly {'ok' if step.nightly_ok else 'FAILED'}  drift {share}  "
+            f"decayed {step.decayed}  {step.sensor}  {launched}",
+            flush=True,
+        )
+
+    print(f"replaying every {args.every}th session {args.start} .. {args.end}", flush=True)
+    steps = replay(
+        date.fromisoformat(args.start),
+        date.fromisoformat(args.end),
+        every=args.every,
+        launch=not args.no_launch,
+        echo=echo,
+    )
+    return 0 if all(s.nightly_ok for s in steps) else 1
+
+
 def _cmd_summary(args: argparse.Namespace) -> int:
     try:
         print(lake_summary().to_pandas().to_string(index=False))
@@ -180,6 +237,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="processes for the validation runs")
     p.add_argument("--no-train", action="store_true", help="stop after features and market context")
     p.set_defaults(func=_cmd_materialize)
+    p = sub.add_parser("nightly", help="one nightly run over the universe (as the schedule)")
+    p.add_argument("--as-of", help="replay the data as known on this date (sample/csv)")
+    p.add_argument("--reference-start", help="drift reference start (default: training start)")
+    p.add_argument("--reference-end", help="drift reference end (default: end of training)")
+    p.add_argument("--drift-end", help="end of the drift window (default: --as-of, or the latest)")
+    p.set_defaults(func=_cmd_nightly)
+    p = sub.add_parser("replay", help="the nightly run and the drift sensor, session by session")
+    p.add_argument("--from", dest="start", required=True)
+    p.add_argument("--to", dest="end", required=True)
+    p.add_argument("--every", type=int, default=5, help="replay every Nth NYSE session")
+    p.add_argument(
+        "--no-launch", action="store_true", help="show what the sensor requests, run nothing"
+    )
+    p.set_defaults(func=_cmd_replay)
     sub.add_parser("summary", help="rows and dates per symbol in the lake").set_defaults(
         func=_cmd_summary
     )

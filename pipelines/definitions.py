@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import evaluation, features, ingestion, labels, training, validation
+from assets import (
+    evaluation,
+    features,
+    ingestion,
+    labels,
+    monitoring,
+    training,
+    tuning,
+    validation,
+)
+from pipelines.automation import SCHEDULES, SENSORS, TriggerThresholds
 from pipelines.jobs import JOBS
 from resources import build_resources, settings
 
@@ -12,12 +22,14 @@ settings.disable_telemetry()
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [ingestion, validation, features, labels, training, evaluation]
+        [ingestion, validation, features, labels, training, tuning, evaluation, monitoring]
     ),
     asset_checks=dg.load_asset_checks_from_modules([validation, features]),
     # Each step in its own process costs ~6 s of interpreter start-up on these machines; the
     # steps here are small and vectorized, so one process per run is faster. deploy/ overrides it.
     executor=dg.in_process_executor,
     jobs=JOBS,
-    resources=build_resources(),
+    schedules=SCHEDULES,
+    sensors=SENSORS,
+    resources={**build_resources(), "trigger_thresholds": TriggerThresholds.from_env()},
 )

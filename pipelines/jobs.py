@@ -54,4 +54,44 @@ retrain_job = dg.define_asset_job(
     tags={"market/kind": "retrain"},
 )
 
-JOBS = [ingest_job, validate_job, features_job, context_job, labels_job, retrain_job]
+SWEEP_ASSETS = ("direction_xgboost_sweep", "direction_lstm_sweep")
+
+sweep_job = dg.define_asset_job(
+    "sweep",
+    selection=dg.AssetSelection.assets(
+        "training_set", *SWEEP_ASSETS, *MODEL_ASSETS, "model_report"
+    ),
+    description="Continue the Optuna studies on the current training set, then retrain every "
+    "model with the best parameters and report (promotion included).",
+    tags={"market/kind": "retrain"},
+)
+
+NIGHTLY_ASSETS = (
+    "raw_ohlcv",
+    "ohlcv",
+    "ohlcv_quarantine",
+    "features",
+    "market_context",
+    "labels",
+    "feature_drift",
+    "model_health",
+)
+
+nightly_job = dg.define_asset_job(
+    "nightly",
+    selection=dg.AssetSelection.assets(*NIGHTLY_ASSETS),
+    description="The nightly run for the whole universe, one step per stage: ingestion, the "
+    "blocking contract, validated bars, features and their checks, market context, labels, "
+    "feature drift and champion health. The drift sensor reacts to its monitoring results.",
+)
+
+JOBS = [
+    ingest_job,
+    validate_job,
+    features_job,
+    context_job,
+    labels_job,
+    retrain_job,
+    sweep_job,
+    nightly_job,
+]

@@ -51,6 +51,10 @@ def retrain_job() -> dg.JobDefinition:
     return _job("retrain")
 
 
+def sweep_job() -> dg.JobDefinition:
+    return _job("sweep")
+
+
 @dataclass(frozen=True)
 class SymbolRun:
     """The outcome of one symbol's validation run (picklable: it crosses process boundaries)."""
@@ -109,14 +113,17 @@ def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
     return messages
 
 
-def _execute(
-    factory: Callable[[], dg.JobDefinition], tags: dict[str, str], instance: dg.DagsterInstance
+def execute(
+    factory: Callable[[], dg.JobDefinition],
+    tags: dict[str, str],
+    instance: dg.DagsterInstance,
+    run_config: dict[str, object] | None = None,
 ):
     return dg.execute_job(
         dg.reconstructable(factory),
         instance=instance,
         tags=tags,
-        run_config=RUN_CONFIG,
+        run_config=run_config or RUN_CONFIG,
         raise_on_error=False,
     )
 
@@ -129,7 +136,7 @@ def validate_symbols(symbols: Sequence[str]) -> list[SymbolRun]:
     instance = dg.DagsterInstance.get()
     outcomes = []
     for symbol in symbols:
-        result = _execute(validate_job, {PARTITION_TAG: symbol}, instance)
+        result = execute(validate_job, {PARTITION_TAG: symbol}, instance)
         outcomes.append(
             SymbolRun(symbol, result.success, result.run_id, tuple(failure_messages(result)))
         )
@@ -163,7 +170,7 @@ def run_features(
 ) -> list[dg.ExecuteJobResult]:
     """One ``build_features`` run per contiguous range of ``symbols`` (all of them when none is blocked)."""
     return [
-        _execute(features_job, {RANGE_START: block[0], RANGE_END: block[-1]}, instance)
+        execute(features_job, {RANGE_START: block[0], RANGE_END: block[-1]}, instance)
         for block in contiguous_blocks(symbols, universe_symbols)
     ]
 
@@ -188,7 +195,7 @@ def run_pipeline(
         UNIVERSE.get(symbol)
     first, last = contiguous_range(chosen, UNIVERSE.symbols)
     outcome = PipelineRun()
-    outcome.ingest = _execute(ingest_job, {RANGE_START: first, RANGE_END: last}, instance)
+    outcome.ingest = execute(ingest_job, {RANGE_START: first, RANGE_END: last}, instance)
     if not outcome.ingest.success:
         return outcome
     workers = max(1, min(workers, len(chosen)))
@@ -205,7 +212,7 @@ def run_pipeline(
     if passed:
         outcome.features = run_features(passed, UNIVERSE.symbols, instance)
     if _every_symbol_validated(instance, UNIVERSE.symbols):
-        outcome.context = _execute(context_job, {}, instance)
+        outcome.context = execute(context_job, {}, instance)
         if train and not outcome.blocked and not outcome.downstream_failures:
             run_models(outcome, UNIVERSE.symbols, instance)
     return outcome
@@ -217,11 +224,52 @@ def run_models(
     """Labels for the whole universe in one run, then the ``retrain`` run (training set, models,
     report with promotion)."""
     first, last = universe_symbols[0], universe_symbols[-1]
-    outcome.labels = _execute(labels_job, {RANGE_START: first, RANGE_END: last}, instance)
+    outcome.labels = execute(labels_job, {RANGE_START: first, RANGE_END: last}, instance)
     if outcome.labels.success:
-        outcome.retrain = _execute(retrain_job, {"market/kind": "retrain"}, instance)
+        outcome.retrain = execute(retrain_job, {"market/kind": "retrain"}, instance)
 
 
 def _every_symbol_validated(instance: dg.DagsterInstance, symbols: Sequence[str]) -> bool:
     materialized = instance.get_materialized_partitions(dg.AssetKey("ohlcv"))
     return set(symbols) <= set(materialized)
+
+
+def nightly_job() -> dg.JobDefinition:
+    return _job("nightly")
+
+
+def market_data_config(as_of: str | None) -> dict[str, object]:
+    """Run config for the ``market_data`` resource with ``as_of`` replaced. Every field is
+    spelled out: run config replaces a configured resource's fields with their defaults."""
+    from resources import build_resources
+
+    current = build_resources()["market_data"]
+    fields = ("source", "start", "as_of", "sample_dir", "csv_dir", "cache_dir")
+    config = {name: getattr(current, name) for name in fields}
+    config["as_of"] = as_of
+    return {"config": {k: v for k, v in config.items() if v is not None}}
+
+
+def nightly_run_config(
+    as_of: str | None = None, drift: dict[str, object] | None = None
+) -> dict[str, object]:
+    """The nightly run's config: the data as known on ``as_of`` (None: everything) and the
+    drift window ending there."""
+    config: dict[str, object] = dict(RUN_CONFIG)
+    config["resources"] = {"market_data": market_data_config(as_of)}
+    drift_config = {"current_end": as_of, **(drift or {})}
+    config["ops"] = {"feature_drift": {"config": {k: v for k, v in drift_config.items() if v}}}
+    return config
+
+
+def run_nightly(
+    instance: dg.DagsterInstance, as_of: str | None = None, drift: dict[str, object] | None = None
+) -> dg.ExecuteJobResult:
+    """One ``nightly`` run over the whole universe (what the schedule launches), optionally
+    replaying history as known on ``as_of``."""
+    from assets.partitions import UNIVERSE
+
+    tags = {RANGE_START: UNIVERSE.symbols[0], RANGE_END: UNIVERSE.symbols[-1]}
+    if as_of:
+        tags["market/as_of"] = as_of
+    return execute(nightly_job, tags, instance, nightly_run_config(as_of, drift))

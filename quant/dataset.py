@@ -136,10 +136,17 @@ def rows_per_split_and_symbol(training: TrainingSet) -> pl.DataFrame:
         .group_by("symbol", "split")
         .len()
         .pivot(on="split", index="symbol", values="len")
+        .pipe(_with_all_splits)
         .fill_null(0)
-        .select("symbol", *[s for s in (TRAIN, VALIDATION, TEST)])
+        .select("symbol", TRAIN, VALIDATION, TEST)
         .sort("symbol")
     )
+
+
+def _with_all_splits(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add a zero column for a split without rows (history replayed before the test period)."""
+    missing = [s for s in (TRAIN, VALIDATION, TEST) if s not in frame.columns]
+    return frame.with_columns(pl.lit(0, dtype=pl.UInt32).alias(s) for s in missing)
 
 
 __all__ = [

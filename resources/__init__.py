@@ -11,6 +11,7 @@ from resources.landing import RawLanding
 from resources.market_data import MarketData
 from resources.mlflow_tracking import MlflowTracking
 from resources.modeling import ModelingConfig
+from resources.optuna_storage import OptunaStorage
 from resources.warehouse import DuckDBWarehouse
 
 
@@ -36,4 +37,5 @@ def build_resources() -> dict[str, object]:
             artifact_root=str(settings.mlflow_artifact_root()),
             ui_url=settings.mlflow_ui_url(),
         ),
+        "optuna_storage": OptunaStorage(url=settings.optuna_storage_url()),
     }

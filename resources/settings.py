@@ -12,6 +12,7 @@
 | MARKET_MODEL_PROFILE | full                 | full, or quick (tiny models, every step: smoke tests) |
 | MLFLOW_TRACKING_URI | sqlite:///<data>/mlflow/mlflow.db | MLflow tracking + registry store |
 | MLFLOW_ARTIFACT_ROOT | <data>/mlflow/artifacts | where local runs keep their artifacts         |
+| OPTUNA_STORAGE    | sqlite:///<data>/optuna/optuna.db | Optuna studies (a Postgres URL for several workers) |
 | MLFLOW_UI_URL     | http://127.0.0.1:5000  | base of the run links in the asset pages        |
 """
 
@@ -59,6 +60,11 @@ def mlflow_artifact_root() -> Path:
 
 def mlflow_ui_url() -> str:
     return os.environ.get("MLFLOW_UI_URL") or "http://127.0.0.1:5000"
+
+
+def optuna_storage_url() -> str:
+    default = f"sqlite:///{data_dir().resolve() / 'optuna' / 'optuna.db'}"
+    return os.environ.get("OPTUNA_STORAGE") or default
 
 
 def disable_telemetry() -> None:

@@ -18,6 +18,9 @@ from resources import settings
 from resources.lake import ParquetLake, ParquetLakeIOManager
 from resources.landing import RawLanding
 from resources.market_data import MarketData
+from resources.mlflow_tracking import MlflowTracking
+from resources.modeling import ModelingConfig
+from resources.optuna_storage import OptunaStorage
 from resources.warehouse import DuckDBWarehouse
 
 SAMPLE_DIR = settings.PROJECT_ROOT / "data" / "sample"
@@ -41,6 +44,12 @@ def make_resources(
         "lake_io_manager": ParquetLakeIOManager(lake=lake),
         "landing": RawLanding(root=str(data_dir / "raw")),
         "warehouse": DuckDBWarehouse(lake_dir=str(data_dir / "lake")),
+        "modeling": ModelingConfig.for_profile("quick"),
+        "mlflow_tracking": MlflowTracking(
+            tracking_uri=f"sqlite:///{data_dir / 'mlflow' / 'mlflow.db'}",
+            artifact_root=str(data_dir / "mlflow" / "artifacts"),
+        ),
+        "optuna_storage": OptunaStorage(url=f"sqlite:///{data_dir / 'optuna' / 'optuna.db'}"),
     }
 
 

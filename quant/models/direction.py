@@ -49,12 +49,20 @@ def train_direction_xgboost(
     seed: int = 7,
     callbacks: Sequence[object] = (),
     num_boost_round: int = 600,
+    early_stopping: bool = True,
 ) -> tuple[DirectionXGBoostModel, FitRecord]:
-    """Fit on the training split, early-stop on the validation split."""
+    """Fit on the training split, early-stop on the validation split (or, without
+    ``early_stopping``, run every round: in cross-validation the scored block must not pick the
+    number of rounds)."""
     train, valid = train_and_validation_rows(training)
     x = training.matrix()
     y = training.frame["direction"].to_numpy()
-    classifier = XGBoostClassifier(N_CLASSES, seed=seed, num_boost_round=num_boost_round)
+    classifier = XGBoostClassifier(
+        N_CLASSES,
+        seed=seed,
+        num_boost_round=num_boost_round,
+        early_stopping_rounds=40 if early_stopping else None,
+    )
     if params:
         classifier.params.update(params)
     classifier.fit(x[train], y[train], x[valid], y[valid], training.features, callbacks)
@@ -112,6 +120,7 @@ def train_direction_lstm(
     training: TrainingSet,
     config: LSTMConfig | None = None,
     epoch_callback: Callable[[int, float], None] | None = None,
+    early_stopping: bool = True,
 ) -> tuple[DirectionLSTMModel, FitRecord]:
     """Standardize with training rows only, fit on windows ending in train, early-stop on
     windows ending in validation (class-weighted cross entropy)."""
@@ -132,6 +141,7 @@ def train_direction_lstm(
         y[valid_ends],
         class_weights=True,
         epoch_callback=epoch_callback,
+        early_stopping=early_stopping,
     )
     record = FitRecord(
         fit_rows=np.unique(train_windows),

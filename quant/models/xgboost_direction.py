@@ -28,7 +28,7 @@ class XGBoostClassifier:
     n_classes: int
     params: dict[str, object] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
     num_boost_round: int = 600
-    early_stopping_rounds: int = 40
+    early_stopping_rounds: int | None = 40
     seed: int = 7
     nthread: int = 2
     booster: xgb.Booster | None = None
@@ -69,7 +69,11 @@ class XGBoostClassifier:
             callbacks=list(callbacks),
             verbose_eval=False,
         )
-        self.best_iteration = int(self.booster.best_iteration)
+        self.best_iteration = (
+            int(self.booster.best_iteration)
+            if self.early_stopping_rounds
+            else self.booster.num_boosted_rounds() - 1
+        )
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:

@@ -6,17 +6,18 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from assets import evaluation, features, ingestion, labels, training, validation
+from assets import evaluation, features, ingestion, labels, training, tuning, validation
 from assets.partitions import UNIVERSE
 from quant.models import MODEL_FAMILIES
 from resources.mlflow_tracking import CHALLENGER, CHAMPION, MlflowTracking, load_champions
-from resources.modeling import ModelingConfig
 from tests.conftest import make_resources
 from tests.support.runs import range_tags
 
 pytestmark = pytest.mark.slow
 FIRST, LAST = UNIVERSE.symbols[0], UNIVERSE.symbols[-1]
-ALL = dg.load_assets_from_modules([ingestion, validation, features, labels, training, evaluation])
+ALL = dg.load_assets_from_modules(
+    [ingestion, validation, features, labels, training, tuning, evaluation]
+)
 RETRAIN = ["training_set", *MODEL_FAMILIES, "model_report"]
 
 
@@ -26,13 +27,7 @@ def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     data_dir = root / "data"
     data_dir.mkdir()
-    resources = {
-        **make_resources(data_dir),
-        "modeling": ModelingConfig.for_profile("quick"),
-        "mlflow_tracking": MlflowTracking(
-            tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "artifacts")
-        ),
-    }
+    resources = make_resources(data_dir)
     with dg.instance_for_test() as instance:
         tags = range_tags(FIRST, LAST)
         for selection in (["raw_ohlcv"], ["ohlcv", "ohlcv_quarantine"], ["features"]):

@@ -1,16 +1,11 @@
 """The models on a real slice of the sample: no test row ever shapes a model, a leaked feature
 is caught by the evaluation, and the report puts every score beside its baselines."""
 
-from datetime import date
-
 import numpy as np
 import polars as pl
 import pytest
 
-from quant.dataset import TrainingSet, build_training_set
-from quant.features import compute_features
-from quant.features.context import ContextSpec, compute_market_context
-from quant.labels import LabelConfig, compute_labels
+from quant.dataset import TrainingSet
 from quant.models.direction import (
     SoftVotingEnsemble,
     probabilities,
@@ -22,25 +17,15 @@ from quant.models.regime import train_regime_forest
 from quant.models.volatility import har_baseline, train_volatility_garch, train_volatility_lstm
 from quant.report import evaluate_direction, evaluate_regime, evaluate_volatility
 from quant.splits import TEST, TRAIN, VALIDATION, SplitConfig
-from quant.validation.adjust import adjust_prices
+from tests.support.training import small_training_set
 
-SYMBOLS = ["^GSPC", "^VIX", "AAPL", "MSFT", "JPM", "XOM"]
 SPLITS = SplitConfig()
 TINY_LSTM = LSTMConfig(hidden_size=8, max_epochs=2, patience=1, batch_size=1024)
 
 
 @pytest.fixture(scope="module")
 def training(sample_panel) -> TrainingSet:
-    raw = sample_panel.filter(
-        pl.col("symbol").is_in(SYMBOLS) & (pl.col("date") >= date(2018, 1, 1))
-    )
-    bars = adjust_prices(raw).select("symbol", "date", "open", "high", "low", "close", "volume")
-    spec = ContextSpec(
-        volatility_index="^VIX", benchmark="^GSPC", equities=("AAPL", "MSFT", "JPM", "XOM")
-    )
-    context = compute_market_context(bars, spec)
-    labels, _ = compute_labels(bars, context, LabelConfig(train_end=SPLITS.train_end))
-    return build_training_set(compute_features(bars), context, labels, SPLITS)
+    return small_training_set(sample_panel, SPLITS)
 
 
 def split_of(training: TrainingSet, rows: np.ndarray) -> set[str]:

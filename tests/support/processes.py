@@ -103,3 +103,28 @@ def dagster_webserver(env: dict[str, str], timeout_s: float = 90) -> Iterator[in
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@contextmanager
+def dagster_daemon(env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """A real ``dagster-daemon`` (schedules, sensors, run queue) over the project's workspace,
+    in its own session; stopped with its whole process group (launched runs included)."""
+    log = Path(env["DAGSTER_HOME"]) / "daemon.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,196 @@
+"""Schedules and sensors: the pipeline running itself.
+
+- ``nightly_schedule``: weekdays 22:00 America/New_York, one ``nightly`` run over the universe.
+- ``weekly_sweep_schedule``: Saturdays 06:00 America/New_York, the ``sweep`` job.
+- ``drift_retrain_sensor``: reads new ``feature_drift`` / ``model_health`` materializations
+  (a cursor of storage ids, so each is considered once) and launches ``retrain`` or ``sweep``
+  with a run key derived from the triggering materialization, or says why it skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+
+import dagster as dg
+
+from assets.partitions import UNIVERSE
+from pipelines.jobs import nightly_job, retrain_job, sweep_job
+from quant.automation import RETRAIN, Decision, Observation, TriggerPolicy, decide, most_severe
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+MONITORED = ("feature_drift", "model_health")
+
+
+def universe_range_tags() -> dict[str, str]:
+    """Tags for one run over every symbol partition (executed as one step per asset)."""
+    return {RANGE_START: UNIVERSE.symbols[0], RANGE_END: UNIVERSE.symbols[-1]}
+
+
+@dg.schedule(
+    job=nightly_job,
+    cron_schedule="0 22 * * 1-5",
+    execution_timezone="America/New_York",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Weekdays after the US close: ingest, validate, features, labels, context, "
+    "drift and health for the whole universe in one run.",
+)
+def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = context.scheduled_execution_time.date().isoformat()
+    return dg.RunRequest(
+        run_key=f"nightly-{day}", tags={**universe_range_tags(), "market/night": day}
+    )
+
+
+@dg.schedule(
+    job=sweep_job,
+    cron_schedule="0 6 * * 6",
+    execution_timezone="America/New_York",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Saturday mornings: continue the Optuna studies, then retrain.",
+)
+def weekly_sweep_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = context.scheduled_execution_time.date().isoformat()
+    return dg.RunRequest(run_key=f"sweep-{day}", tags={"market/kind": "sweep"})
+
+
+class TriggerThresholds(dg.ConfigurableResource):
+    """The sensor's thresholds (share of drifted features) and its cool-down: after a launch,
+    further drift readings within ``cooldown_days`` of the data that triggered it are noted,
+    not acted on (a retrain on the same training window cannot remove the drift, and retraining
+    every night on the same evidence would only churn model versions)."""
+
+    retrain_drift_share: float = 0.3
+    severe_drift_share: float = 0.5
+    cooldown_days: int = 20
+
+    @classmethod
+    def from_env(cls) -> TriggerThresholds:
+        """MARKET_RETRAIN_DRIFT_SHARE, MARKET_SEVERE_DRIFT_SHARE, MARKET_RETRAIN_COOLDOWN_DAYS."""
+        return cls(
+            retrain_drift_share=float(os.environ.get("MARKET_RETRAIN_DRIFT_SHARE", 0.3)),
+            severe_drift_share=float(os.environ.get("MARKET_SEVERE_DRIFT_SHARE", 0.5)),
+            cooldown_days=int(os.environ.get("MARKET_RETRAIN_COOLDOWN_DAYS", 20)),
+        )
+
+    def policy(self) -> TriggerPolicy:
+        return TriggerPolicy(self.retrain_drift_share, self.severe_drift_share)
+
+
+def observe(record: dg.EventLogRecord, asset: str) -> Observation:
+    """What the sensor reads from one materialization's metadata."""
+    metadata = record.asset_materialization.metadata
+    share = metadata.get("drift_share")
+    decayed = metadata.get("decayed")
+    as_of = metadata.get("current_end")
+    return Observation(
+        asset=asset,
+        storage_id=record.storage_id,
+        drift_share=float(share.value) if share is not None else None,
+        decayed=bool(decayed.value) if decayed is not None else None,
+        as_of=str(as_of.value) if as_of is not None else None,
+    )
+
+
+def new_observations(
+    instance: dg.DagsterInstance, cursor: dict[str, int]
+) -> tuple[list[Observation], dict[str, int]]:
+    """Materializations of the monitored assets after the cursor, oldest first, and the cursor
+    that follows them. An asset the cursor has never seen contributes only its latest
+    materialization: a newly started sensor acts on the present, not on all of history."""
+    found, after = [], dict(cursor)
+    for asset in MONITORED:
+        key = dg.AssetKey(asset)
+        if asset in cursor:
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, after_storage_id=cursor[asset]),
+                limit=100,
+                ascending=True,
+            ).records
+        else:
+            records = instance.fetch_materializations(key, limit=1).records
+        found.extend(observe(r, asset) for r in records)
+        if records:
+            after[asset] = records[-1].storage_id
+    return sorted(found, key=lambda o: o.storage_id), after
+
+
+SENSOR_TAG = "market/sensor"
+
+
+def run_request(decision: Decision, sensor_name: str) -> dg.RunRequest:
+    tags = {
+        "market/kind": decision.job,
+        "market/trigger": decision.observation.asset,
+        "market/reason": decision.reason[:200],
+        SENSOR_TAG: sensor_name,
+    }
+    if decision.observation.as_of:
+        tags["market/as_of"] = decision.observation.as_of
+    return dg.RunRequest(run_key=decision.run_key, job_name=decision.job, tags=tags)
+
+
+def in_cooldown(
+    instance: dg.DagsterInstance, sensor_name: str, as_of: str | None, days: int
+) -> str | None:
+    """Why a launch now would repeat the last one (None when it would not)."""
+    if not as_of or days <= 0:
+        return None
+    last = instance.get_runs(filters=dg.RunsFilter(tags={SENSOR_TAG: sensor_name}), limit=1)
+    previous = last[0].tags.get("market/as_of") if last else None
+    if previous is None:
+        return None
+    gap = (date.fromisoformat(as_of[:10]) - date.fromisoformat(previous[:10])).days
+    if 0 <= gap < days:
+        return (
+            f"cool-down: {last[0].job_name} run {last[0].run_id[:8]} was launched on data as of "
+            f"{previous}, {gap} days before {as_of} (< {days})"
+        )
+    return None
+
+
+@dg.sensor(
+    jobs=[retrain_job, sweep_job],
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Launches `retrain` when the drift share reaches its threshold or the champions "
+    "decay, and `sweep` (re-tune, then retrain) when drift is severe.",
+)
+def drift_retrain_sensor(
+    context: dg.SensorEvaluationContext, trigger_thresholds: TriggerThresholds
+) -> dg.SensorResult:
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    observations, after = new_observations(context.instance, cursor)
+    cursor_out = json.dumps(after, sort_keys=True)
+    if not observations:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason("no new feature_drift or model_health materialization"),
+            cursor=cursor_out,
+        )
+    policy = trigger_thresholds.policy()
+    decisions = [decide(o, policy) for o in observations]
+    chosen = most_severe(decisions)
+    if chosen is None:
+        reasons = "; ".join(d.reason for d in decisions[-4:])
+        return dg.SensorResult(skip_reason=dg.SkipReason(reasons), cursor=cursor_out)
+    waiting = in_cooldown(
+        context.instance,
+        context.sensor_name,
+        chosen.observation.as_of,
+        trigger_thresholds.cooldown_days,
+    )
+    if waiting:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"{chosen.reason}; {waiting}"), cursor=cursor_out
+        )
+    context.log.info(f"launching {chosen.job}: {chosen.reason}")
+    return dg.SensorResult(
+        run_requests=[run_request(chosen, context.sensor_name)], cursor=cursor_out
+    )
+
+
+SCHEDULES = [nightly_schedule, weekly_sweep_schedule]
+SENSORS = [drift_retrain_sensor]
+__all__ = ["RETRAIN", "SCHEDULES", "SENSORS"]

@@ -1,0 +1,84 @@
+"""The pipeline running itself under the real daemon: a drifted nightly result makes the
+daemon's sensor launch `retrain`, which trains, registers and promotes new models in MLflow.
+
+Real processes over a temporary instance: `market materialize --no-train`, `market nightly`
+with the drift window on March 2020 against calm 2019, then `dagster-daemon run` until the
+retrain it launched has finished. Every process is stopped by its own process group.
+"""
+
+import subprocess
+import time
+
+import dagster as dg
+import pytest
+
+from quant.models import MODEL_FAMILIES
+from resources.mlflow_tracking import CHAMPION, MlflowTracking
+from tests.support.processes import BIN, PROJECT_ROOT, dagster_daemon, isolated_env
+
+pytestmark = pytest.mark.slow
+
+
+def market(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "market"), *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+
+
+def wait_for_run(home: str, job: str, timeout_s: float) -> dg.DagsterRun:
+    deadline = time.monotonic() + timeout_s
+    with dg.DagsterInstance.from_config(home) as instance:
+        while time.monotonic() < deadline:
+            runs = [r for r in instance.get_runs(limit=20) if r.job_name == job]
+            if runs and runs[0].status in (
+                dg.DagsterRunStatus.SUCCESS,
+                dg.DagsterRunStatus.FAILURE,
+                dg.DagsterRunStatus.CANCELED,
+            ):
+                return runs[0]
+            time.sleep(3)
+    raise AssertionError(f"no finished {job} run within {timeout_s}s")
+
+
+def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
+    # retrain (not sweep) on this drift: the severe threshold is set above it
+    env = isolated_env(tmp_path, MARKET_SEVERE_DRIFT_SHARE="0.95")
+    built = market(env, "materialize", "--no-train")
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
+    night = market(
+        env,
+        "nightly",
+        "--drift-end",
+        "2020-04-15",
+        "--reference-start",
+        "2019-01-01",
+        "--reference-end",
+        "2019-12-31",
+    )
+    assert night.returncode == 0, night.stdout[-2000:] + night.stderr[-3000:]
+    share = float(night.stdout.split("drift share ")[1].split()[0])
+    assert 0.3 <= share < 0.95, night.stdout
+
+    home = env["DAGSTER_HOME"]
+    monkeypatch.setenv("DAGSTER_HOME", home)  # the instance's dagster.yaml reads it
+    with dagster_daemon(env):
+        run = wait_for_run(home, "retrain", timeout_s=400)
+    log = (tmp_path / "dagster_home" / "daemon.log").read_text()
+    assert run.status == dg.DagsterRunStatus.SUCCESS, log[-4000:]
+    assert run.tags["market/trigger"] == "feature_drift"
+    assert run.tags["dagster/run_key"].startswith("retrain:feature_drift:")
+    assert run.tags["dagster/sensor_name"] == "drift_retrain_sensor"
+
+    tracking = MlflowTracking(
+        tracking_uri=f"sqlite:///{tmp_path / 'data' / 'mlflow' / 'mlflow.db'}",
+        artifact_root=str(tmp_path / "data" / "mlflow" / "artifacts"),
+    )
+    for name in MODEL_FAMILIES:
+        champion = tracking.version_by_alias(name, CHAMPION)
+        assert champion is not None, name
+        assert tracking.client().get_run(champion.run_id).data.tags["dagster_run_id"] == run.run_id

@@ -1,0 +1,87 @@
+"""The nightly schedule and the drift sensor on a real instance (no daemon: one tick each)."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+
+from assets.partitions import UNIVERSE
+from pipelines.automation import (
+    SENSOR_TAG,
+    TriggerThresholds,
+    drift_retrain_sensor,
+    nightly_schedule,
+)
+from pipelines.definitions import defs
+
+SENSOR = "drift_retrain_sensor"
+
+
+def drift(instance: dg.DagsterInstance, share: float, as_of: str) -> None:
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            "feature_drift", metadata={"drift_share": share, "current_end": as_of}
+        )
+    )
+
+
+def tick(instance, cursor=None, **thresholds) -> dg.SensorResult:
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        sensor_name=SENSOR,
+        resources={"trigger_thresholds": TriggerThresholds(**thresholds)},
+    )
+    return drift_retrain_sensor(context)
+
+
+def test_schedule_tick_requests_one_nightly_run_over_the_universe():
+    when = datetime(2026, 11, 23, 22, 0, tzinfo=ZoneInfo("America/New_York"))
+    request = nightly_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+    assert request.run_key == "nightly-2026-11-23"
+    assert request.tags["dagster/asset_partition_range_start"] == UNIVERSE.symbols[0]
+    assert request.tags["dagster/asset_partition_range_end"] == UNIVERSE.symbols[-1]
+    schedule = defs.resolve_schedule_def("nightly_schedule")
+    assert schedule.cron_schedule == "0 22 * * 1-5"
+    assert schedule.execution_timezone == "America/New_York"
+    assert schedule.job_name == "nightly"
+
+
+def test_sensor_launches_once_per_drifted_materialization_then_skips(instance):
+    assert tick(instance).skip_reason is not None  # nothing materialized yet
+    drift(instance, 0.1, "2024-07-01")
+    calm = tick(instance)
+    assert not calm.run_requests and "0.10 < 0.30" in calm.skip_reason.skip_message
+    drift(instance, 0.42, "2024-09-03")
+    fired = tick(instance, calm.cursor)
+    (request,) = fired.run_requests
+    assert request.job_name == "retrain"
+    assert request.run_key.startswith("retrain:feature_drift:")
+    assert request.tags["market/as_of"] == "2024-09-03"
+    again = tick(instance, fired.cursor)  # same cursor: the materialization is not seen twice
+    assert not again.run_requests and "no new" in again.skip_reason.skip_message
+    replayed = tick(instance, calm.cursor)  # an older cursor gives the same, deterministic key
+    assert replayed.run_requests[0].run_key == request.run_key
+
+
+def test_severe_drift_launches_a_sweep_and_thresholds_are_configurable(instance):
+    drift(instance, 0.55, "2024-09-03")
+    assert tick(instance).run_requests[0].job_name == "sweep"
+    assert not tick(instance, severe_drift_share=0.9, retrain_drift_share=0.6).run_requests
+
+
+def test_a_recent_launch_puts_the_sensor_in_cool_down(instance):
+    @dg.asset
+    def placeholder() -> None:
+        return None
+
+    dg.materialize(
+        [placeholder],
+        instance=instance,
+        tags={SENSOR_TAG: SENSOR, "market/as_of": "2024-09-01"},
+    )
+    drift(instance, 0.42, "2024-09-10")
+    held = tick(instance)
+    assert not held.run_requests and "cool-down" in held.skip_reason.skip_message
+    drift(instance, 0.42, "2024-10-15")
+    assert tick(instance, held.cursor).run_requests[0].job_name == "retrain"
