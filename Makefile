@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # pip here is configured with extra local indexes; their "is ignored" notices are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install run ui test lint format warehouse bench replay ui-replay clean
+.PHONY: help install browser run ui test lint format warehouse bench replay ui-replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,7 +41,16 @@ run: install $(DAGSTER_HOME)/dagster.yaml  ## install, then materialize the pipe
 ui: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster web UI (and daemon) on http://127.0.0.1:3000
 	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000
 
-test: install  ## lint, then the test suite (real Dagster instance, real files; no network)
+# The browser tests drive Debian's chromium through Playwright (`executable_path`); installed here
+# so a fresh machine needs nothing by hand (apt-get as root, or through sudo).
+CHROMIUM ?= /usr/bin/chromium
+browser:  ## install Debian's chromium for the browser tests, if missing
+	@test -x $(CHROMIUM) || { \
+	  echo "==> installing chromium (Debian package) for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: install browser  ## lint, then the test suite (real Dagster instance, real browser; no network)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

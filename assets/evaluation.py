@@ -14,7 +14,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.metadata import frame_version, md
+from assets.metadata import column_schema, frame_version, md
 from assets.training import load_training_set
 from quant.dataset import TrainingSet
 from quant.evaluation import plots
@@ -236,6 +236,18 @@ MIN_TEST_ROWS = 250
     io_manager_key="lake_io_manager",
     group_name="evaluation",
     kinds={"mlflow", "polars"},
+    metadata={
+        "dagster/column_schema": column_schema(
+            {
+                "model": ("string", "registered model"),
+                "family": ("string", "direction, volatility or regime"),
+                "version": ("string", "model version scored"),
+                "source": ("string", "the model itself or a baseline"),
+                "metric": ("string", "test-split metric"),
+                "value": ("float64", "its value"),
+            }
+        )
+    },
     owners=["team:quant-research"],
     tags={"layer": "evaluation"},
     code_version="1",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import dagster as dg
 import polars as pl
 
+from assets.metadata import BAR_SCHEMA, column_schema
 from assets.partitions import symbol_partitions
 from quant.bars import content_hash, count_new_dates, merge_deliveries
 from quant.universe import InvalidSymbolError
@@ -110,7 +111,14 @@ def _summary_table(results: list[IngestedSymbol]) -> dg.TableMetadataValue:
     group_name="ingestion",
     io_manager_key="lake_io_manager",
     kinds={"polars", "parquet"},
+    owners=["team:data-engineering"],
+    tags={"layer": "ingestion"},
     code_version="1",
+    metadata={
+        "dagster/column_schema": column_schema(
+            {**BAR_SCHEMA, "adj_close": ("float64", "close adjusted for splits and dividends")}
+        )
+    },
 )
 def raw_ohlcv(
     context: dg.AssetExecutionContext,

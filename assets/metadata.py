@@ -33,3 +33,21 @@ def frame_version(frame: pl.DataFrame) -> str:
 
 def date_range(frame: pl.DataFrame) -> dict[str, str]:
     return {"first_date": str(frame["date"].min()), "last_date": str(frame["date"].max())}
+
+
+def column_schema(columns: dict[str, tuple[str, str]]) -> dg.TableSchema:
+    """A column schema for the asset page: ``{name: (type, description)}``."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(n, t, description=d) for n, (t, d) in columns.items()]
+    )
+
+
+KEY_COLUMNS = {"symbol": ("string", "Yahoo ticker"), "date": ("date", "session date")}
+BAR_SCHEMA = {
+    **KEY_COLUMNS,
+    "open": ("float64", "opening price"),
+    "high": ("float64", "session high"),
+    "low": ("float64", "session low"),
+    "close": ("float64", "closing price"),
+    "volume": ("float64", "shares (0 for indices that report none)"),
+}

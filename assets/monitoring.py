@@ -8,7 +8,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.metadata import md
+from assets.metadata import column_schema, md
 from quant.dataset import KEYS, MODEL_FEATURES, build_training_set
 from quant.evaluation import plots
 from quant.monitoring import drift as drift_stats
@@ -47,6 +47,17 @@ def _panel(features: pl.DataFrame, market_context: pl.DataFrame) -> pl.DataFrame
     io_manager_key="lake_io_manager",
     group_name="monitoring",
     kinds={"polars", "scipy"},
+    metadata={
+        "dagster/column_schema": column_schema(
+            {
+                "feature": ("string", "model input"),
+                "psi": ("float64", "population stability index on reference quantile bins"),
+                "ks_statistic": ("float64", "two-sample KS statistic"),
+                "ks_p_adjusted": ("float64", "Benjamini-Hochberg adjusted KS p-value"),
+                "drifted": ("bool", "psi >= 0.2 and adjusted p < 0.05"),
+            }
+        )
+    },
     owners=OWNERS,
     tags={"layer": "monitoring"},
     code_version="1",
@@ -127,6 +138,17 @@ class HealthConfig(dg.Config):
     io_manager_key="lake_io_manager",
     group_name="monitoring",
     kinds={"mlflow", "polars"},
+    metadata={
+        "dagster/column_schema": column_schema(
+            {
+                "model": ("string", "champion"),
+                "version": ("string", "its registered version"),
+                "recent_*": ("float64", "metrics on the latest labeled window"),
+                "before_*": ("float64", "the same before the window (out of sample)"),
+                "decayed": ("bool", "worse than before by more than the tolerance"),
+            }
+        )
+    },
     owners=OWNERS,
     tags={"layer": "monitoring"},
     code_version="1",

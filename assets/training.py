@@ -14,15 +14,16 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.metadata import date_range, frame_version, md
+from assets.metadata import KEY_COLUMNS, column_schema, date_range, frame_version, md
 from quant.dataset import (
+    MODEL_FEATURES,
     TrainingSet,
     build_training_set,
     class_balance,
     rows_per_split_and_symbol,
     split_summary,
 )
-from quant.labels import DIRECTION_NAMES, REGIME_NAMES
+from quant.labels import DIRECTION_NAMES, LABEL_COLUMNS, REGIME_NAMES
 from quant.models import MODEL_FAMILIES
 from quant.models.direction import (
     SoftVotingEnsemble,
@@ -59,6 +60,19 @@ def load_training_set(frame: pl.DataFrame) -> TrainingSet:
     owners=OWNERS,
     tags={"layer": "training"},
     code_version="1",
+    metadata={
+        "dagster/column_schema": column_schema(
+            {
+                **KEY_COLUMNS,
+                "split": ("string", "train, validation, test or purged"),
+                **{
+                    f: ("float64", "model input (see the features / market_context pages)")
+                    for f in MODEL_FEATURES
+                },
+                **{n: ("float64", d) for n, d in LABEL_COLUMNS.items()},
+            }
+        )
+    },
     description="Features + market context + labels of every symbol, one row per (symbol, date), "
     "with a `split` column: train ≤ 2023-12-31, validation 2024-H1, test after (configurable), "
     "each boundary purged by the 20-session label horizon (purged rows are kept, marked "
@@ -201,12 +215,25 @@ def assert_no_test_rows(training: TrainingSet, record: FitRecord) -> None:
             raise RuntimeError(f"{stage} include {leaked.size} test-split rows: leakage bug")
 
 
+PREDICTION_SCHEMA = column_schema(
+    {
+        **KEY_COLUMNS,
+        "split": ("string", "validation or test"),
+        "p_down / p_neutral / p_up": ("float64", "direction models: class probabilities"),
+        "vol_forecast": ("float64", "volatility models: annualized vol of the next 20 sessions"),
+        "p_bear .. p_highvol": ("float64", "regime model: class probabilities"),
+        "model_version": ("string", "registered model version in MLflow"),
+        "mlflow_run_id": ("string", "the MLflow run that trained it"),
+    }
+)
+
 MODEL_ASSET = {
     "io_manager_key": "lake_io_manager",
     "group_name": "training",
     "owners": OWNERS,
     "tags": {"layer": "training"},
     "code_version": "1",
+    "metadata": {"dagster/column_schema": PREDICTION_SCHEMA},
 }
 
 

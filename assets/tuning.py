@@ -5,6 +5,7 @@ the test split is never touched. Re-running a sweep continues the same study. Th
 assets read the study's best parameters when it has any, their defaults otherwise.
 """
 
+import os
 from collections.abc import Callable
 
 import dagster as dg
@@ -24,20 +25,24 @@ from resources.optuna_storage import OptunaStorage
 FAMILY = "direction"
 
 
+# MARKET_MODEL_PROFILE=quick (smoke tests) shrinks the default budgets as it shrinks the models
+QUICK = os.environ.get("MARKET_MODEL_PROFILE") == "quick"
+
+
 class SweepConfig(dg.Config):
     """Budget of one sweep run: trials added to the study, and a wall-clock cap."""
 
-    n_trials: int = 20
+    n_trials: int = 2 if QUICK else 20
     timeout_s: int = 900
 
 
 class XGBoostSweepConfig(SweepConfig):
-    max_boost_rounds: int = 600
+    max_boost_rounds: int = 50 if QUICK else 600
 
 
 class LstmSweepConfig(SweepConfig):
-    n_trials: int = 6
-    epochs: int = 6
+    n_trials: int = 1 if QUICK else 6
+    epochs: int = 1 if QUICK else 6
 
 
 def tracked(objective: Callable[[optuna.Trial], float]) -> Callable[[optuna.Trial], float]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.metadata import BAR_SCHEMA, column_schema
 from assets.partitions import UNIVERSE, symbol_partitions
 from quant.validation import RULES, ValidationReport, validate_bars
 from quant.validation.expectations import run_expectations
@@ -124,11 +125,39 @@ def raw_ohlcv_contract(
             io_manager_key="lake_io_manager",
             description="Validated, de-duplicated, split/dividend-adjusted daily bars (raw kept as raw_*).",
             kinds={"polars", "parquet"},
+            owners=["team:data-engineering"],
+            tags={"layer": "validation"},
+            metadata={
+                "dagster/column_schema": column_schema(
+                    {
+                        **BAR_SCHEMA,
+                        "adj_factor": ("float64", "adj_close / close applied to the prices"),
+                        "factor_source": ("string", "reported, carried_forward, backfilled, none"),
+                    }
+                ),
+                "dagster/column_lineage": dg.TableColumnLineage(
+                    deps_by_column={
+                        c: [dg.TableColumnDep(asset_key=dg.AssetKey("raw_ohlcv"), column_name=c)]
+                        for c in ("open", "high", "low", "close", "volume")
+                    }
+                ),
+            },
         ),
         "ohlcv_quarantine": dg.AssetOut(
             io_manager_key="lake_io_manager",
             description="Raw bars set aside by validation, each with the rule and the reason.",
             kinds={"polars", "parquet"},
+            owners=["team:data-engineering"],
+            tags={"layer": "validation"},
+            metadata={
+                "dagster/column_schema": column_schema(
+                    {
+                        **BAR_SCHEMA,
+                        "rule": ("string", "the contract rule that set the bar aside"),
+                        "reason": ("string", "why, in words"),
+                    }
+                )
+            },
         ),
     },
     ins={"raw": dg.AssetIn("raw_ohlcv")},

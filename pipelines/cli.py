@@ -3,6 +3,9 @@
     market materialize [--symbols AAPL MSFT] [--no-train]   ingest, validate, features, models
     market nightly [--as-of 2020-04-15]                      the nightly run (what the schedule does)
     market replay --from 2024-07-01 --to 2024-12-31          nightly + drift sensor over history
+    market predict AAPL [MSFT ...]                           today's signal per symbol
+    market report                                            test metrics beside baselines
+    market backtest                                          the signals' backtest vs benchmarks
     market summary                                              what the lake holds
     market sql "SELECT ..."                                     DuckDB over the lake
     market warehouse [PATH]                                     write a DuckDB file of views
@@ -94,6 +97,7 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
             print(f"{label} run {run.run_id}: {'ok' if run.success else 'FAILED'}")
     if outcome.retrain is not None and outcome.retrain.success:
         print_model_report()
+        print_signals(read_asset("signals"))
     if outcome.blocked:
         for symbol in outcome.blocked:
             print(f"BLOCKED {symbol}:", file=sys.stderr)
@@ -115,16 +119,32 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 HEADLINE_METRICS = ["accuracy", "balanced_accuracy", "log_loss", "rank_ic", "qlike", "mz_r2"]
 
 
+class MissingMaterialization(RuntimeError):
+    """An asset the command reads has not been materialized yet."""
+
+
+def read_asset(name: str):
+    """The stored frame of an unpartitioned asset, or a clear error saying how to make it."""
+    import polars as pl
+
+    path = settings.lake_dir() / f"{name}.parquet"
+    if not path.exists():
+        raise MissingMaterialization(
+            f"`{name}` has not been materialized in {settings.lake_dir()}; run `make run` "
+            "(or the `retrain` job) first"
+        )
+    return pl.read_parquet(path)
+
+
 def print_model_report() -> None:
     """The test-split headline of every model beside its baselines, and the champions."""
     import polars as pl
 
-    from resources import settings as s
-
-    path = s.lake_dir() / "model_report.parquet"
-    if not path.exists():
+    report = read_asset("model_report")
+    if report.is_empty():
+        print("model_report holds no scores (too few test rows when it last ran)")
         return
-    report = pl.read_parquet(path).with_columns(
+    report = report.with_columns(
         pl.when(pl.col("source") == pl.col("model"))
         .then(pl.lit("score"))
         .otherwise(pl.col("source"))
@@ -137,6 +157,7 @@ def print_model_report() -> None:
         fmt_str_lengths=30,
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,
+        tbl_width_chars=200,
         float_precision=4,
     ):
         for (family,), rows in headline.group_by("family", maintain_order=True):
@@ -199,6 +220,100 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0 if all(s.nightly_ok for s in steps) else 1
 
 
+SIGNAL_VIEW = [
+    "symbol",
+    "date",
+    "signal",
+    "confidence",
+    "position",
+    "p_up",
+    "p_neutral",
+    "p_down",
+    "vol_forecast",
+    "regime",
+]
+
+
+def print_signals(frame) -> None:
+    import polars as pl
+
+    if frame.is_empty():
+        print("\nno signals: the registry has no champions yet")
+        return
+    print(f"\nsignals for {frame['date'].max()} (champions; rule in quant/signals.py)")
+    with pl.Config(
+        tbl_rows=100,
+        tbl_cols=12,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_width_chars=200,
+        float_precision=3,
+    ):
+        print(frame.select(SIGNAL_VIEW))
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from assets.partitions import UNIVERSE
+
+    try:
+        for symbol in args.symbols:
+            UNIVERSE.get(symbol)
+        frame = read_asset("signals")
+    except (KeyError, ValueError, MissingMaterialization) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    chosen = frame.filter(pl.col("symbol").is_in(args.symbols)) if not frame.is_empty() else frame
+    missing = sorted(set(args.symbols) - set(chosen["symbol"].to_list()))
+    if missing:
+        print(f"error: no signal stored for {missing} (blocked or not yet scored)", file=sys.stderr)
+        return 1
+    print_signals(chosen)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    try:
+        print_model_report()
+    except MissingMaterialization as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from quant.backtest import performance
+
+    try:
+        daily = read_asset("backtest")
+    except MissingMaterialization as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = [
+        {
+            "portfolio": "strategy (net of costs)",
+            **performance(daily["net"].to_numpy(), daily["turnover"].to_numpy()),
+        },
+        {"portfolio": "strategy (gross)", **performance(daily["gross"].to_numpy())},
+        {"portfolio": "S&P 500 buy and hold", **performance(daily["sp500"].to_numpy())},
+        {"portfolio": "equal weight", **performance(daily["equal_weight"].to_numpy())},
+    ]
+    print(f"backtest {daily['date'].min()} .. {daily['date'].max()} (test split, daily rebalanced)")
+    with pl.Config(
+        tbl_cols=12,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_width_chars=200,
+        float_precision=4,
+        fmt_str_lengths=30,
+    ):
+        print(pl.DataFrame(rows, infer_schema_length=None))
+    return 0
+
+
 def _cmd_summary(args: argparse.Namespace) -> int:
     try:
         print(lake_summary().to_pandas().to_string(index=False))
@@ -251,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-launch", action="store_true", help="show what the sensor requests, run nothing"
     )
     p.set_defaults(func=_cmd_replay)
+    p = sub.add_parser("predict", help="today's signal for one or more symbols")
+    p.add_argument("symbols", nargs="+")
+    p.set_defaults(func=_cmd_predict)
+    sub.add_parser("report", help="test-split metrics beside baselines").set_defaults(
+        func=_cmd_report
+    )
+    sub.add_parser("backtest", help="the signals' backtest beside its benchmarks").set_defaults(
+        func=_cmd_backtest
+    )
     sub.add_parser("summary", help="rows and dates per symbol in the lake").set_defaults(
         func=_cmd_summary
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import (
+    backtest,
     evaluation,
     features,
     ingestion,
     labels,
     monitoring,
+    serving,
     training,
     tuning,
     validation,
@@ -22,7 +24,18 @@ settings.disable_telemetry()
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(
-        [ingestion, validation, features, labels, training, tuning, evaluation, monitoring]
+        [
+            ingestion,
+            validation,
+            features,
+            labels,
+            training,
+            tuning,
+            evaluation,
+            backtest,
+            monitoring,
+            serving,
+        ]
     ),
     asset_checks=dg.load_asset_checks_from_modules([validation, features]),
     # Each step in its own process costs ~6 s of interpreter start-up on these machines; the

@@ -48,9 +48,12 @@ MODEL_ASSETS = (
 
 retrain_job = dg.define_asset_job(
     "retrain",
-    selection=dg.AssetSelection.assets("training_set", *MODEL_ASSETS, "model_report"),
+    selection=dg.AssetSelection.assets(
+        "training_set", *MODEL_ASSETS, "model_report", "backtest", "signals"
+    ),
     description="Rebuild the training set, train every model (logged and registered in MLflow), "
-    "then the out-of-sample report with champion/challenger promotion.",
+    "the out-of-sample report with champion/challenger promotion, the backtest, and today's "
+    "signals from the (possibly new) champions.",
     tags={"market/kind": "retrain"},
 )
 
@@ -59,7 +62,7 @@ SWEEP_ASSETS = ("direction_xgboost_sweep", "direction_lstm_sweep")
 sweep_job = dg.define_asset_job(
     "sweep",
     selection=dg.AssetSelection.assets(
-        "training_set", *SWEEP_ASSETS, *MODEL_ASSETS, "model_report"
+        "training_set", *SWEEP_ASSETS, *MODEL_ASSETS, "model_report", "backtest", "signals"
     ),
     description="Continue the Optuna studies on the current training set, then retrain every "
     "model with the best parameters and report (promotion included).",
@@ -75,6 +78,7 @@ NIGHTLY_ASSETS = (
     "labels",
     "feature_drift",
     "model_health",
+    "signals",
 )
 
 nightly_job = dg.define_asset_job(
@@ -82,7 +86,8 @@ nightly_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*NIGHTLY_ASSETS),
     description="The nightly run for the whole universe, one step per stage: ingestion, the "
     "blocking contract, validated bars, features and their checks, market context, labels, "
-    "feature drift and champion health. The drift sensor reacts to its monitoring results.",
+    "feature drift, champion health and today's signals. The drift sensor reacts to its "
+    "monitoring results.",
 )
 
 JOBS = [

@@ -1,19 +1,23 @@
 """The pipeline running itself under the real daemon: a drifted nightly result makes the
-daemon's sensor launch `retrain`, which trains, registers and promotes new models in MLflow.
+daemon's sensor launch `retrain`, which trains, registers and promotes new models in MLflow;
+severe drift later makes it launch `sweep`, which continues the Optuna studies and retrains with
+their best parameters.
 
 Real processes over a temporary instance: `market materialize --no-train`, `market nightly`
 with the drift window on March 2020 against calm 2019, then `dagster-daemon run` until the
-retrain it launched has finished. Every process is stopped by its own process group.
+run it launched has finished; then a second nightly reading and a second daemon with the default
+thresholds. Every process is stopped by its own process group.
 """
 
 import subprocess
 import time
 
 import dagster as dg
+import optuna
 import pytest
 
 from quant.models import MODEL_FAMILIES
-from resources.mlflow_tracking import CHAMPION, MlflowTracking
+from resources.mlflow_tracking import CHALLENGER, CHAMPION, MlflowTracking
 from tests.support.processes import BIN, PROJECT_ROOT, dagster_daemon, isolated_env
 
 pytestmark = pytest.mark.slow
@@ -28,6 +32,21 @@ def market(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=420,
     )
+
+
+def nightly_drift(env: dict[str, str], drift_end: str) -> float:
+    night = market(
+        env,
+        "nightly",
+        "--drift-end",
+        drift_end,
+        "--reference-start",
+        "2019-01-01",
+        "--reference-end",
+        "2019-12-31",
+    )
+    assert night.returncode == 0, night.stdout[-2000:] + night.stderr[-3000:]
+    return float(night.stdout.split("drift share ")[1].split()[0])
 
 
 def wait_for_run(home: str, job: str, timeout_s: float) -> dg.DagsterRun:
@@ -50,19 +69,8 @@ def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
     env = isolated_env(tmp_path, MARKET_SEVERE_DRIFT_SHARE="0.95")
     built = market(env, "materialize", "--no-train")
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
-    night = market(
-        env,
-        "nightly",
-        "--drift-end",
-        "2020-04-15",
-        "--reference-start",
-        "2019-01-01",
-        "--reference-end",
-        "2019-12-31",
-    )
-    assert night.returncode == 0, night.stdout[-2000:] + night.stderr[-3000:]
-    share = float(night.stdout.split("drift share ")[1].split()[0])
-    assert 0.3 <= share < 0.95, night.stdout
+    share = nightly_drift(env, "2020-04-15")
+    assert 0.3 <= share < 0.95
 
     home = env["DAGSTER_HOME"]
     monkeypatch.setenv("DAGSTER_HOME", home)  # the instance's dagster.yaml reads it
@@ -82,3 +90,20 @@ def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
         champion = tracking.version_by_alias(name, CHAMPION)
         assert champion is not None, name
         assert tracking.client().get_run(champion.run_id).data.tags["dagster_run_id"] == run.run_id
+
+    # later, severe drift (default thresholds: >= 0.5) → the sensor launches a sweep
+    later = {**env, "MARKET_SEVERE_DRIFT_SHARE": "0.5"}
+    share = nightly_drift(later, "2020-06-01")  # 47 days on: past the 20-day cool-down
+    assert share >= 0.5
+    with dagster_daemon(later):
+        sweep = wait_for_run(home, "sweep", timeout_s=400)
+    log = (tmp_path / "dagster_home" / "daemon.log").read_text()
+    assert sweep.status == dg.DagsterRunStatus.SUCCESS, log[-4000:]
+    assert sweep.tags["dagster/run_key"].startswith("sweep:feature_drift:")
+    optuna_db = tmp_path / "data" / "optuna" / "optuna.db"
+    studies = optuna.get_all_study_summaries(storage=f"sqlite:///{optuna_db}")
+    assert {s.study_name for s in studies} == {"direction_xgboost", "direction_lstm"}
+    xgb = tracking.client().get_model_version("direction_xgboost", "2")
+    params = tracking.client().get_run(xgb.run_id).data.params
+    assert params["params_source"] == "optuna study direction_xgboost"
+    assert {CHAMPION, CHALLENGER} & set(xgb.aliases)

@@ -1,8 +1,10 @@
 """What a new user does: `market materialize` (what `make run` calls), then the web UI.
 
 Real processes over a temporary Dagster instance: the CLI launches one ingestion run over all 26
-symbols and one validation run per symbol; a real dagster-webserver then reports raw_ohlcv and
-ohlcv with 26 materialized partitions and every contract check green.
+symbols, one validation run per symbol, features, context, labels and the retrain (tiny models);
+a real dagster-webserver then reports every asset materialized and every check green, and a real
+browser (Debian's chromium through Playwright) opens the asset graph, the features checks and
+catalog, today's signals, and the lineage of the signals back to the raw bars.
 """
 
 import subprocess
@@ -10,6 +12,7 @@ import subprocess
 import pytest
 
 from assets.partitions import UNIVERSE
+from tests.support.browser import chromium_page, open_page, screenshot
 from tests.support.processes import BIN, PROJECT_ROOT, dagster_webserver, graphql, isolated_env
 
 pytestmark = pytest.mark.slow
@@ -51,7 +54,14 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     )
     assert sql.returncode == 0 and sql.stdout.split()[-1] == "26", sql.stdout + sql.stderr
 
+    import polars as pl
+
+    stored = pl.read_parquet(tmp_path / "data/lake/signals.parquet")
+    aapl = stored.filter(pl.col("symbol") == "AAPL").row(0, named=True)
+    assert "signals for" in summary and aapl["signal"] in ("BUY", "SELL", "HOLD")
+
     with dagster_webserver(env) as port:
+        browse_the_ui(f"http://127.0.0.1:{port}", aapl)
         data = graphql(
             port,
             """{
@@ -63,6 +73,9 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
               }
               features: assetNodeOrError(assetKey: {path: ["features"]}) {
                 ... on AssetNode { groupName partitionStats { numMaterialized numPartitions numFailed } }
+              }
+              signals: assetNodeOrError(assetKey: {path: ["signals"]}) {
+                ... on AssetNode { groupName assetMaterializations(limit: 1) { runId } }
               }
               report: assetNodeOrError(assetKey: {path: ["model_report"]}) {
                 ... on AssetNode { groupName assetMaterializations(limit: 1) { runId } }
@@ -79,6 +92,8 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
             "numFailed": 0,
         }
     assert data["report"]["groupName"] == "evaluation"
+    assert data["signals"]["groupName"] == "serving"
+    assert len(data["signals"]["assetMaterializations"]) == 1
     assert len(data["report"]["assetMaterializations"]) == 1
     runs = data["runsOrError"]["results"]
     assert all(r["status"] == "SUCCESS" for r in runs)
@@ -92,6 +107,54 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert sorted(
         next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in validate
     ) == sorted(UNIVERSE.symbols)
+
+
+GROUPS = [
+    "ingestion",
+    "validation",
+    "features",
+    "labels",
+    "training",
+    "tuning",
+    "evaluation",
+    "monitoring",
+    "serving",
+]
+
+
+def browse_the_ui(base: str, aapl: dict) -> None:
+    """What a person checks in the web UI, in a real browser, with screenshots as artifacts."""
+    with chromium_page() as page:
+        text = open_page(page, f"{base}/asset-groups", settle_ms=3000)
+        assert all(group in text for group in GROUPS), text[:2000]
+        screenshot(page, "asset_graph")
+
+        text = open_page(page, f"{base}/assets/features?view=checks")
+        for check in ("features_no_lookahead", "features_null_share", "features_variance"):
+            assert check in text
+        screenshot(page, "features_checks")
+        text = open_page(page, f"{base}/assets/features")
+        assert "feature_count" in text and "catalog" in text and "sma_dist_200" in text
+        screenshot(page, "features_overview")
+
+        open_page(page, f"{base}/assets/signals")
+        row = page.locator("tr", has=page.locator("td", has_text="signals"))
+        row.filter(has_text="Show Markdown").first.get_by_text("Show Markdown").click()
+        page.wait_for_timeout(1000)
+        table = page.get_by_role("dialog").inner_text()
+        line = next(x for x in table.splitlines() if x.startswith("AAPL\t"))
+        cells = line.split("\t")
+        assert cells[1] == str(aapl["date"]) and cells[2] == aapl["signal"], line
+        screenshot(page, "signals")
+
+        text = open_page(
+            page,
+            f"{base}/assets/signals?view=lineage&lineageScope=upstream&lineageDepth=6",
+            settle_ms=3000,
+        )
+        for upstream in ("raw_ohlcv", "ohlcv", "features", "training_set", "model_report"):
+            assert upstream in text, upstream
+        screenshot(page, "signals_lineage")
 
 
 def test_a_blocked_symbol_is_reported_with_its_rule_and_the_others_go_on(tmp_path, sample_panel):

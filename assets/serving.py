@@ -1,0 +1,150 @@
+"""Serving: ``signals``, today's BUY / SELL / HOLD per symbol from the champion models.
+
+The champions come from the MLflow registry (alias ``champion``); the combiner is
+``quant.signals`` (soft vote of the direction models, regime gate, volatility-scaled size).
+"""
+
+import dagster as dg
+import polars as pl
+
+from assets.metadata import md
+from quant.dataset import KEYS, MODEL_FEATURES
+from quant.monitoring.drift import current_window
+from quant.signals import SignalRule, combine, latest, soft_vote
+from resources.mlflow_tracking import Champion, MlflowTracking, load_champions
+
+HISTORY_SESSIONS = 60  # enough rows for the sequence models' 20-session windows
+SIGNAL_COLUMNS = {
+    "p_down": "probability the next session closes down (soft vote of the direction champions)",
+    "p_neutral": "probability of a move within ±0.1 %",
+    "p_up": "probability the next session closes up",
+    "vol_forecast": "forecast annualized volatility of the next 20 sessions",
+    "p_bear": "probability the next 20 sessions are a Bear regime",
+    "p_sideways": "probability of a Sideways regime",
+    "p_bull": "probability of a Bull regime",
+    "p_highvol": "probability of a HighVol regime",
+    "edge": "P(Up) - P(Down)",
+    "confidence": "|edge|",
+    "signal": "BUY / SELL / HOLD",
+    "position": "volatility-scaled position in [-1, 1] (0 for HOLD)",
+    "regime": "predicted regime of the next 20 sessions",
+}
+
+
+class SignalConfig(dg.Config):
+    min_edge: float = 0.05
+    gate_multiplier: float = 2.0
+    target_vol: float = 0.15
+    long_only: bool = False
+
+    def rule(self) -> SignalRule:
+        return SignalRule(self.min_edge, self.gate_multiplier, self.target_vol, self.long_only)
+
+
+def family_outputs(
+    champions: dict[str, Champion], family: str, frame: pl.DataFrame, exclude: tuple[str, ...] = ()
+) -> list[pl.DataFrame]:
+    """Each champion of ``family``'s predictions on ``frame``."""
+    chosen = [c for n, c in champions.items() if c.family == family and n not in exclude]
+    return [c.model.predict_frame(frame) for c in chosen]
+
+
+def missing_families(champions: dict[str, Champion]) -> list[str]:
+    """Families without a champion (signals need all three)."""
+    return sorted({"direction", "volatility", "regime"} - {c.family for c in champions.values()})
+
+
+def mean_volatility(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The mean of the volatility champions' forecasts (a forecast combination)."""
+    return (
+        pl.concat([f.select(*KEYS, "vol_forecast") for f in frames])
+        .drop_nulls("vol_forecast")
+        .group_by(KEYS)
+        .agg(pl.col("vol_forecast").mean(), pl.len().alias("_n"))
+        .filter(pl.col("_n") == len(frames))
+        .drop("_n")
+    )
+
+
+@dg.asset(
+    ins={"features": dg.AssetIn("features"), "market_context": dg.AssetIn("market_context")},
+    # the champions it loads are decided by the report (promotion), so that is upstream too
+    deps=["model_report"],
+    io_manager_key="lake_io_manager",
+    group_name="serving",
+    kinds={"mlflow", "polars", "duckdb"},
+    owners=["team:trading"],
+    tags={"layer": "serving"},
+    code_version="1",
+    description="For the latest session of each symbol: the champions' P(Up/Neutral/Down) (soft "
+    "vote of the direction models), forecast 20-session volatility and predicted regime, "
+    "combined into BUY / SELL / HOLD with a confidence and a volatility-scaled position (rule: "
+    "quant/signals.py). Also the DuckDB view `signals`.",
+    metadata={
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn("symbol", "string"),
+                dg.TableColumn("date", "date"),
+                *[
+                    dg.TableColumn(
+                        n, "string" if n in ("signal", "regime") else "float64", description=d
+                    )
+                    for n, d in SIGNAL_COLUMNS.items()
+                ],
+            ]
+        ),
+    },
+)
+def signals(
+    context: dg.AssetExecutionContext,
+    config: SignalConfig,
+    mlflow_tracking: MlflowTracking,
+    features: pl.DataFrame,
+    market_context: pl.DataFrame,
+) -> pl.DataFrame:
+    context_columns = [c for c in MODEL_FEATURES if c in market_context.columns]
+    panel = features.join(market_context.select(*KEYS, *context_columns), on=KEYS, how="left")
+    recent = current_window(panel, HISTORY_SESSIONS)
+    champions = load_champions(mlflow_tracking)
+    missing = missing_families(champions)
+    if missing:
+        # a nightly run before the first retrain: nothing to serve yet, and no reason to fail
+        context.add_output_metadata(
+            {
+                "status": f"no champion for {missing} in the MLflow registry: run `retrain` "
+                "(or `make run`) first",
+                "dagster/row_count": 0,
+            }
+        )
+        return pl.DataFrame(schema={"symbol": pl.String, "date": pl.Date, "signal": pl.String})
+    direction = soft_vote(
+        family_outputs(champions, "direction", recent, exclude=("direction_ensemble",))
+    )
+    volatility = mean_volatility(family_outputs(champions, "volatility", recent))
+    (regime,) = family_outputs(champions, "regime", recent)
+    today = latest(combine(direction, volatility, regime, config.rule()))
+    counts = {s: int((today["signal"] == s).sum()) for s in ("BUY", "SELL", "HOLD")}
+    context.add_output_metadata(
+        {
+            "dagster/row_count": today.height,
+            "as_of": str(today["date"].max()),
+            **{f"{k.lower()}_signals": v for k, v in counts.items()},
+            "signals": md(
+                today.select(
+                    "symbol",
+                    "date",
+                    "signal",
+                    "confidence",
+                    "position",
+                    "p_up",
+                    "p_down",
+                    "vol_forecast",
+                    "regime",
+                ),
+                3,
+            ),
+            "champions": dg.MetadataValue.json({n: c.version for n, c in champions.items()}),
+            "rule": dg.MetadataValue.json(vars(config.rule())),
+        }
+    )
+    return today
