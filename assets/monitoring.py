@@ -215,6 +215,8 @@ def model_health(
             "decayed_models": decayed,
             "recent_start": str(recent_start),
             "recent_end": str(dates[-1]),
+            # the sensor's cool-down reads the data date of a reading
+            "current_end": str(dates[-1]),
             "champions": len(champions),
             "health": md(table.drop("reason"), 4),
             "reasons": dg.MetadataValue.json({r.model: r.reason for r in results}),

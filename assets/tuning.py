@@ -83,15 +83,19 @@ def _history_plot(study: optuna.Study) -> bytes:
 def run_sweep(
     context: dg.AssetExecutionContext,
     study_name: str,
-    objective: Callable[[optuna.Trial], float],
+    make_objective: Callable[[list], Callable[[optuna.Trial], float]],
     config: SweepConfig,
+    modeling: ModelingConfig,
     storage: OptunaStorage,
     tracking: MlflowTracking,
     training: pl.DataFrame,
-    seed: int,
 ) -> pl.DataFrame:
-    """Add ``config.n_trials`` trials to the study and describe it; returns the trials table."""
-    study = storage.study(study_name, seed=seed)
+    """Add ``config.n_trials`` trials to the study (objective built on the training set's purged
+    walk-forward folds) and describe it; returns the trials table."""
+    split = modeling.split_config()
+    views = walk_forward_views(load_training_set(training), split.n_folds, split.embargo)
+    objective = make_objective(views)
+    study = storage.study(study_name, seed=modeling.seed)
     before = len(study.trials)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tracking.start_run(
@@ -157,19 +161,18 @@ def direction_xgboost_sweep(
     mlflow_tracking: MlflowTracking,
     training_set: pl.DataFrame,
 ) -> pl.DataFrame:
-    training = load_training_set(training_set)
-    split = modeling.split_config()
-    views = walk_forward_views(training, split.n_folds, split.embargo)
-    objective = xgboost_objective(views, modeling.seed, config.max_boost_rounds)
+    def objective(views: list) -> Callable[[optuna.Trial], float]:
+        return xgboost_objective(views, modeling.seed, config.max_boost_rounds)
+
     return run_sweep(
         context,
         "direction_xgboost",
         objective,
         config,
+        modeling,
         optuna_storage,
         mlflow_tracking,
         training_set,
-        modeling.seed,
     )
 
 
@@ -189,19 +192,19 @@ def direction_lstm_sweep(
     mlflow_tracking: MlflowTracking,
     training_set: pl.DataFrame,
 ) -> pl.DataFrame:
-    training = load_training_set(training_set)
-    split = modeling.split_config()
-    views = walk_forward_views(training, split.n_folds, split.embargo)
     base = modeling.lstm_config()
     base.max_epochs = config.epochs
-    objective = lstm_objective(views, base)
+
+    def objective(views: list) -> Callable[[optuna.Trial], float]:
+        return lstm_objective(views, base)
+
     return run_sweep(
         context,
         "direction_lstm",
         objective,
         config,
+        modeling,
         optuna_storage,
         mlflow_tracking,
         training_set,
-        modeling.seed,
     )

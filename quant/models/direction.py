@@ -100,6 +100,24 @@ def windows_ending_in(inputs: SequenceInputs, rows: np.ndarray) -> tuple[np.ndar
     return inputs.ends[keep], inputs.windows[keep]
 
 
+def sequence_fit_record(
+    network: object, scaling_rows: np.ndarray, train_windows: np.ndarray, valid_windows: np.ndarray
+) -> FitRecord:
+    """What a sequence model read: every row inside a training window (fit), the scaler's rows,
+    every row inside a validation window (early stopping), and how the fit went."""
+    return FitRecord(
+        fit_rows=np.unique(train_windows),
+        scaling_rows=scaling_rows,
+        early_stopping_rows=np.unique(valid_windows),
+        details={
+            "best_epoch": network.best_epoch,
+            "epochs": len(network.history),
+            "device": network.device_used,
+            "fit_seconds": network.fit_seconds,
+        },
+    )
+
+
 @dataclass
 class DirectionLSTMModel:
     """An LSTM over the last ``sequence_length`` sessions of standardized features."""
@@ -143,18 +161,7 @@ def train_direction_lstm(
         epoch_callback=epoch_callback,
         early_stopping=early_stopping,
     )
-    record = FitRecord(
-        fit_rows=np.unique(train_windows),
-        scaling_rows=train,
-        early_stopping_rows=np.unique(valid_windows),
-        details={
-            "best_epoch": network.best_epoch,
-            "epochs": len(network.history),
-            "device": network.device_used,
-            "fit_seconds": network.fit_seconds,
-            "label_rows": np.concatenate([train_ends, valid_ends]),
-        },
-    )
+    record = sequence_fit_record(network, train, train_windows, valid_windows)
     return DirectionLSTMModel(features, scaler, network, config.sequence_length), record
 
 

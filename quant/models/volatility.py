@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from quant.dataset import TrainingSet
-from quant.models.direction import sequence_inputs, windows_ending_in
+from quant.models.direction import sequence_fit_record, sequence_inputs, windows_ending_in
 from quant.models.frames import FitRecord, scatter, train_and_validation_rows, with_outputs
 from quant.models.garch import GarchForecaster
 from quant.models.har import HarForecaster
@@ -97,17 +97,7 @@ def train_volatility_lstm(
         target[valid_ends],
         epoch_callback=epoch_callback,
     )
-    record = FitRecord(
-        fit_rows=np.unique(train_windows),
-        scaling_rows=train,
-        early_stopping_rows=np.unique(valid_windows),
-        details={
-            "best_epoch": network.best_epoch,
-            "epochs": len(network.history),
-            "device": network.device_used,
-            "fit_seconds": network.fit_seconds,
-        },
-    )
+    record = sequence_fit_record(network, train, train_windows, valid_windows)
     return VolatilityLSTMModel(training.features, scaler, network, config.sequence_length), record
 
 

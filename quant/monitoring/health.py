@@ -86,23 +86,22 @@ def assess(
     tolerances: HealthTolerances,
 ) -> HealthResult:
     """Score ``outputs`` on the recent window (dates ≥ ``recent_start``) and on the reference
-    window (``reference_start`` ≤ date < ``recent_start``); flag decay by the primary metric."""
+    window (``reference_start`` ≤ date < ``recent_start``); flag decay by the primary metric.
+    The reference must hold at least as many rows as the recent window, else nothing is judged."""
     columns = [c for c in outputs.columns if c not in KEYS]
     joined = labeled.join(outputs, on=KEYS, how="inner").drop_nulls(columns)
     recent = joined.filter(pl.col("date") >= recent_start)
     reference = joined.filter((pl.col("date") >= reference_start) & (pl.col("date") < recent_start))
     now, before = family_scores(family, recent), family_scores(family, reference)
     metric = PRIMARY[family]
-    if metric not in now or metric not in before:
+    # a level measured on fewer rows than the window it judges is too noisy to call decay
+    if metric not in now or metric not in before or reference.height < recent.height:
+        reason = (
+            f"not enough out-of-sample history to judge ({reference.height} reference rows "
+            f"for {recent.height} recent ones)"
+        )
         return HealthResult(
-            model,
-            family,
-            now,
-            before,
-            recent.height,
-            reference.height,
-            False,
-            "not enough labeled rows to judge",
+            model, family, now, before, recent.height, reference.height, False, reason
         )
     tolerance = getattr(tolerances, metric)
     if metric == "balanced_accuracy":

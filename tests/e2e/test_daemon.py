@@ -9,7 +9,6 @@ run it launched has finished; then a second nightly reading and a second daemon 
 thresholds. Every process is stopped by its own process group.
 """
 
-import subprocess
 import time
 
 import dagster as dg
@@ -18,20 +17,10 @@ import pytest
 
 from quant.models import MODEL_FAMILIES
 from resources.mlflow_tracking import CHALLENGER, CHAMPION, MlflowTracking
-from tests.support.processes import BIN, PROJECT_ROOT, dagster_daemon, isolated_env
+from tests.support.processes import dagster_daemon, isolated_env
+from tests.support.processes import run_market as market
 
 pytestmark = pytest.mark.slow
-
-
-def market(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(BIN / "market"), *args],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=420,
-    )
 
 
 def nightly_drift(env: dict[str, str], drift_end: str) -> float:

@@ -13,7 +13,14 @@ import pytest
 
 from assets.partitions import UNIVERSE
 from tests.support.browser import chromium_page, open_page, screenshot
-from tests.support.processes import BIN, PROJECT_ROOT, dagster_webserver, graphql, isolated_env
+from tests.support.processes import (
+    BIN,
+    PROJECT_ROOT,
+    dagster_webserver,
+    graphql,
+    isolated_env,
+    run_market,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -59,6 +66,18 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     stored = pl.read_parquet(tmp_path / "data/lake/signals.parquet")
     aapl = stored.filter(pl.col("symbol") == "AAPL").row(0, named=True)
     assert "signals for" in summary and aapl["signal"] in ("BUY", "SELL", "HOLD")
+
+    def market(*args: str) -> subprocess.CompletedProcess:
+        return run_market(env, *args, timeout=120)
+
+    predicted = market("predict", "AAPL")
+    assert predicted.returncode == 0 and aapl["signal"] in predicted.stdout, predicted.stderr
+    unknown = market("predict", "NOPE")
+    assert unknown.returncode == 2 and "'NOPE' is not in the universe" in unknown.stderr
+    backtested = market("backtest")
+    assert backtested.returncode == 0 and "S&P 500 buy and hold" in backtested.stdout
+    view = market("sql", "SELECT signal FROM signals WHERE symbol = 'AAPL'")
+    assert view.returncode == 0 and aapl["signal"] in view.stdout, view.stderr
 
     with dagster_webserver(env) as port:
         browse_the_ui(f"http://127.0.0.1:{port}", aapl)
@@ -192,4 +211,8 @@ def test_a_blocked_symbol_is_reported_with_its_rule_and_the_others_go_on(tmp_pat
     # the symbols that passed still get their features (one run each: MSFT sits between them)
     features = tmp_path / "data" / "lake" / "features"
     assert sorted(p.name for p in features.glob("*.parquet")) == ["AAPL.parquet", "GOOGL.parquet"]
+    # no models were trained (the universe is incomplete): the CLI says what is missing
+    predict = run_market(env, "predict", "AAPL", timeout=120)
+    assert predict.returncode == 2
+    assert "`signals` has not been materialized" in predict.stderr
     assert "market_context skipped" in run.stdout

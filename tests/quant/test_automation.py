@@ -92,3 +92,14 @@ def test_health_flags_a_model_that_got_worse_and_not_one_that_held_up():
     )
     assert decayed.decayed and "log_loss" in decayed.reason
     assert decayed.recent["log_loss"] == pytest.approx(np.log(3))
+    # a reference shorter than the window judged is too noisy: no verdict
+    short = assess(
+        "m",
+        "direction",
+        labeled,
+        outputs(worse),
+        labeled["date"][120],
+        labeled["date"][100],
+        HealthTolerances(),
+    )
+    assert not short.decayed and "not enough" in short.reason

@@ -128,3 +128,15 @@ def dagster_daemon(env: dict[str, str]) -> Iterator[subprocess.Popen]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def run_market(env: dict[str, str], *args: str, timeout: int = 420) -> subprocess.CompletedProcess:
+    """The ``market`` CLI in a subprocess with ``env``, output captured."""
+    return subprocess.run(
+        [str(BIN / "market"), *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
