@@ -240,7 +240,7 @@ def print_signals(frame) -> None:
     if frame.is_empty():
         print("\nno signals: the registry has no champions yet")
         return
-    print(f"\nsignals for {frame['date'].max()} (champions; rule in quant/signals.py)")
+    print("\nsignals: latest session of each symbol (champions; rule in quant/signals.py)")
     with pl.Config(
         tbl_rows=100,
         tbl_cols=12,

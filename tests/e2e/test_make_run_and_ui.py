@@ -65,7 +65,7 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
 
     stored = pl.read_parquet(tmp_path / "data/lake/signals.parquet")
     aapl = stored.filter(pl.col("symbol") == "AAPL").row(0, named=True)
-    assert "signals for" in summary and aapl["signal"] in ("BUY", "SELL", "HOLD")
+    assert "signals: latest session" in summary and aapl["signal"] in ("BUY", "SELL", "HOLD")
 
     def market(*args: str) -> subprocess.CompletedProcess:
         return run_market(env, *args, timeout=120)
