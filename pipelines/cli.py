@@ -92,12 +92,18 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         )
     else:
         print("market_context skipped: not every symbol of the universe has validated bars")
-    for label, run in (("labels", outcome.labels), ("retrain", outcome.retrain)):
+    for label, run in (
+        ("labels", outcome.labels),
+        ("sweep + retrain", outcome.retrain),
+        ("monitor", outcome.monitor),
+    ):
         if run is not None:
             print(f"{label} run {run.run_id}: {'ok' if run.success else 'FAILED'}")
     if outcome.retrain is not None and outcome.retrain.success:
         print_model_report()
         print_signals(read_asset("signals"))
+    if outcome.monitor is not None and outcome.monitor.success:
+        _print_monitoring(outcome.monitor)
     if outcome.blocked:
         for symbol in outcome.blocked:
             print(f"BLOCKED {symbol}:", file=sys.stderr)

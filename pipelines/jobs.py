@@ -69,6 +69,13 @@ sweep_job = dg.define_asset_job(
     tags={"market/kind": "retrain"},
 )
 
+monitor_job = dg.define_asset_job(
+    "monitor",
+    selection=dg.AssetSelection.assets("feature_drift", "model_health"),
+    description="Feature drift and champion health on the stored data (the nightly run's last "
+    "steps, on their own).",
+)
+
 NIGHTLY_ASSETS = (
     "raw_ohlcv",
     "ohlcv",
@@ -98,5 +105,6 @@ JOBS = [
     labels_job,
     retrain_job,
     sweep_job,
+    monitor_job,
     nightly_job,
 ]

@@ -55,6 +55,10 @@ def sweep_job() -> dg.JobDefinition:
     return _job("sweep")
 
 
+def monitor_job() -> dg.JobDefinition:
+    return _job("monitor")
+
+
 @dataclass(frozen=True)
 class SymbolRun:
     """The outcome of one symbol's validation run (picklable: it crosses process boundaries)."""
@@ -75,6 +79,7 @@ class PipelineRun:
     context: dg.ExecuteJobResult | None = None
     labels: dg.ExecuteJobResult | None = None
     retrain: dg.ExecuteJobResult | None = None
+    monitor: dg.ExecuteJobResult | None = None
 
     @property
     def blocked(self) -> list[str]:
@@ -83,7 +88,7 @@ class PipelineRun:
     @property
     def downstream_failures(self) -> list[dg.ExecuteJobResult]:
         """Feature and context runs that failed (a failed check or step)."""
-        later = [self.context, self.labels, self.retrain]
+        later = [self.context, self.labels, self.retrain, self.monitor]
         runs = [*self.features, *(r for r in later if r is not None)]
         return [r for r in runs if not r.success]
 
@@ -218,15 +223,35 @@ def run_pipeline(
     return outcome
 
 
+# The first run's sweep budget: enough trials for the studies to exist and the models to train
+# on tuned parameters, small enough for `make run` (later sweeps add trials to the same studies).
+FIRST_SWEEP = {"direction_xgboost_sweep": 6, "direction_lstm_sweep": 2}
+
+
+def first_sweep_config() -> dict[str, object]:
+    """Run config of `make run`'s sweep: the budget above (the quick profile keeps its own)."""
+    from assets.tuning import QUICK
+
+    if QUICK:
+        return RUN_CONFIG
+    ops = {name: {"config": {"n_trials": n}} for name, n in FIRST_SWEEP.items()}
+    return {**RUN_CONFIG, "ops": ops}
+
+
 def run_models(
     outcome: PipelineRun, universe_symbols: Sequence[str], instance: dg.DagsterInstance
 ) -> None:
-    """Labels for the whole universe in one run, then the ``retrain`` run (training set, models,
-    report with promotion)."""
+    """Labels for the whole universe in one run; the ``sweep`` run (training set, Optuna studies,
+    models with the tuned parameters, report with promotion, backtest, signals); then the
+    ``monitor`` run (feature drift, champion health), so every asset of the graph is
+    materialized."""
     first, last = universe_symbols[0], universe_symbols[-1]
     outcome.labels = execute(labels_job, {RANGE_START: first, RANGE_END: last}, instance)
-    if outcome.labels.success:
-        outcome.retrain = execute(retrain_job, {"market/kind": "retrain"}, instance)
+    if not outcome.labels.success:
+        return
+    outcome.retrain = execute(sweep_job, {"market/kind": "retrain"}, instance, first_sweep_config())
+    if outcome.retrain.success:
+        outcome.monitor = execute(monitor_job, {}, instance)
 
 
 def _every_symbol_validated(instance: dg.DagsterInstance, symbols: Sequence[str]) -> bool:

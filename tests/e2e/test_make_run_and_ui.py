@@ -45,7 +45,7 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert (tmp_path / "data/lake/market_context.parquet").exists()
     assert "features run" in summary and "market_context run" in summary and "FAILED" not in summary
     assert (tmp_path / "data/reports/great_expectations/AAPL/index.html").exists()
-    assert "labels run" in summary and "retrain run" in summary
+    assert "labels run" in summary and "sweep + retrain run" in summary and "monitor run" in summary
     assert "direction: test split, each model's score beside its baselines" in summary
     assert "majority_class" in summary and "naive_trailing_20d" in summary
     assert (tmp_path / "data/mlflow/mlflow.db").exists()
@@ -93,6 +93,7 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
               features: assetNodeOrError(assetKey: {path: ["features"]}) {
                 ... on AssetNode { groupName partitionStats { numMaterialized numPartitions numFailed } }
               }
+              assetNodes { assetKey { path } assetMaterializations(limit: 1) { runId } }
               signals: assetNodeOrError(assetKey: {path: ["signals"]}) {
                 ... on AssetNode { groupName assetMaterializations(limit: 1) { runId } }
               }
@@ -110,6 +111,11 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
             "numPartitions": 26,
             "numFailed": 0,
         }
+    # the whole graph is materialized (green): no asset left without a materialization
+    unmaterialized = [
+        n["assetKey"]["path"][-1] for n in data["assetNodes"] if not n["assetMaterializations"]
+    ]
+    assert unmaterialized == [], unmaterialized
     assert data["report"]["groupName"] == "evaluation"
     assert data["signals"]["groupName"] == "serving"
     assert len(data["signals"]["assetMaterializations"]) == 1
@@ -121,7 +127,8 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     tags = {t["key"]: t["value"] for t in ingest[0]["tags"]}
     assert tags["dagster/asset_partition_range_start"] == "^GSPC"
     assert tags["dagster/asset_partition_range_end"] == "SLB"
-    assert [r["jobName"] for r in runs].count("retrain") == 1
+    assert [r["jobName"] for r in runs].count("sweep") == 1
+    assert [r["jobName"] for r in runs].count("monitor") == 1
     validate = [r for r in runs if r["jobName"] == "validate"]
     assert sorted(
         next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in validate
