@@ -23,6 +23,7 @@ from quant.models.direction import PROBA_COLUMNS as DIRECTION_COLUMNS
 from quant.models.regime import PROBA_COLUMNS as REGIME_COLUMNS
 from quant.models.volatility import OUTPUT as VOL_COLUMN
 from quant.models.volatility import har_baseline
+from quant.monitoring.health import family_scores
 from quant.promotion import PRIMARY_METRIC, PromotionDecision, decide_promotion
 from quant.report import Evaluation, evaluate_direction, evaluate_regime, evaluate_volatility
 from quant.splits import TEST, TRAIN
@@ -40,25 +41,10 @@ def aligned(test: pl.DataFrame, predictions: pl.DataFrame, family: str) -> pl.Da
     return test.join(predictions.select(*KEYS, *columns), on=KEYS, how="inner").drop_nulls(columns)
 
 
-def primary_score(family: str, test: pl.DataFrame, outputs: pl.DataFrame, har=None) -> float:
+def primary_score(family: str, test: pl.DataFrame, outputs: pl.DataFrame) -> float:
     """The family's promotion metric for ``outputs`` on ``test`` rows (no bootstrap)."""
     rows = aligned(test, outputs, family)
-    if rows.is_empty():
-        return float("nan")
-    values = rows.select(OUTPUTS[family]).to_numpy()
-    if family == "direction":
-        y = rows["direction"].to_numpy().astype(int)
-        p = np.clip(values, 1e-7, 1.0)
-        p = p / p.sum(axis=1, keepdims=True)
-        return float(-np.mean(np.log(p[np.arange(y.size), y])))
-    if family == "volatility":
-        realized, forecast = rows["fwd_vol_20"].to_numpy() ** 2, values[:, 0] ** 2
-        ratio = realized / forecast
-        return float(np.mean(ratio - np.log(ratio) - 1.0))
-    y = rows["regime"].to_numpy().astype(int)
-    pred = values.argmax(axis=1)
-    recalls = [np.mean(pred[y == k] == k) for k in np.unique(y)]
-    return float(np.mean(recalls))
+    return family_scores(family, rows).get(PRIMARY_METRIC[family][0], float("nan"))
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Self
@@ -87,7 +88,7 @@ def inverse_frequency_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return weights / weights[present].mean()
 
 
-class _SequenceModel:
+class _SequenceModel(ABC):
     """The shared training loop, inference and pickling; subclasses set the loss, the target
     tensor and the output transform."""
 
@@ -102,11 +103,13 @@ class _SequenceModel:
         self.fit_seconds = 0.0
         self._device = torch.device("cpu")
 
+    @abstractmethod
     def _loss(self, weights: torch.Tensor | None) -> nn.Module:
-        raise NotImplementedError
+        """The training loss (class weights only for the classifier)."""
 
+    @abstractmethod
     def _target(self, y: np.ndarray, device: torch.device) -> torch.Tensor:
-        raise NotImplementedError
+        """Targets as a tensor of the shape the loss expects."""
 
     def _transform(self, out: torch.Tensor) -> torch.Tensor:
         return out

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from quant.evaluation import information_coefficient, qlike_loss
+from quant.promotion import PRIMARY_METRIC
 
 KEYS = ["symbol", "date"]
 DIRECTION = ["p_down", "p_neutral", "p_up"]
@@ -61,7 +62,7 @@ def family_scores(family: str, rows: pl.DataFrame) -> dict[str, float]:
     return {"balanced_accuracy": _balanced_accuracy(y, pred), "accuracy": float(np.mean(pred == y))}
 
 
-PRIMARY = {"direction": "log_loss", "volatility": "qlike", "regime": "balanced_accuracy"}
+PRIMARY = {family: metric for family, (metric, _) in PRIMARY_METRIC.items()}
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ their best parameters.
 Real processes over a temporary instance: `market materialize --no-train`, `market nightly`
 with the drift window on March 2020 against calm 2019, then `dagster-daemon run` until the
 run it launched has finished; then a second nightly reading and a second daemon with the default
-thresholds. Every process is stopped by its own process group.
+thresholds; last, the nightly schedule ticking under a third daemon. Every process is stopped
+by its own process group.
 """
 
 import time
@@ -38,16 +39,20 @@ def nightly_drift(env: dict[str, str], drift_end: str) -> float:
     return float(night.stdout.split("drift share ")[1].split()[0])
 
 
-def wait_for_run(home: str, job: str, timeout_s: float) -> dg.DagsterRun:
+def wait_for_run(
+    home: str, job: str, timeout_s: float, tags: dict[str, str] | None = None
+) -> dg.DagsterRun:
+    """The newest ``job`` run (with ``tags``) once it has finished."""
     deadline = time.monotonic() + timeout_s
+    finished = (
+        dg.DagsterRunStatus.SUCCESS,
+        dg.DagsterRunStatus.FAILURE,
+        dg.DagsterRunStatus.CANCELED,
+    )
     with dg.DagsterInstance.from_config(home) as instance:
         while time.monotonic() < deadline:
-            runs = [r for r in instance.get_runs(limit=20) if r.job_name == job]
-            if runs and runs[0].status in (
-                dg.DagsterRunStatus.SUCCESS,
-                dg.DagsterRunStatus.FAILURE,
-                dg.DagsterRunStatus.CANCELED,
-            ):
+            runs = instance.get_runs(filters=dg.RunsFilter(job_name=job, tags=tags or {}), limit=1)
+            if runs and runs[0].status in finished:
                 return runs[0]
             time.sleep(3)
     raise AssertionError(f"no finished {job} run within {timeout_s}s")
@@ -96,3 +101,15 @@ def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
     params = tracking.client().get_run(xgb.run_id).data.params
     assert params["params_source"] == "optuna study direction_xgboost"
     assert {CHAMPION, CHALLENGER} & set(xgb.aliases)
+
+    # the nightly schedule under the daemon: ticking every minute here (weekdays 22:00 New York
+    # by default), it launches one nightly run over the whole universe, which succeeds
+    every_minute = {**later, "MARKET_NIGHTLY_CRON": "* * * * *"}
+    with dagster_daemon(every_minute):
+        nightly = wait_for_run(
+            home, "nightly", 300, tags={"dagster/schedule_name": "nightly_schedule"}
+        )
+    log = (tmp_path / "dagster_home" / "daemon.log").read_text()
+    assert nightly.status == dg.DagsterRunStatus.SUCCESS, log[-4000:]
+    assert nightly.tags["dagster/schedule_name"] == "nightly_schedule"
+    assert nightly.tags["dagster/asset_partition_range_start"] == "^GSPC"
