@@ -1,9 +1,11 @@
 """Evaluation: ``backtest``, the signals' cost-aware long/short (or long-only) strategy over the
-test split, against buy-and-hold of the S&P 500 and an equal-weight portfolio of the same names.
+report's out-of-sample window (rolling mode: the validation window, by the selection models;
+fixed mode: the test split), against buy-and-hold of the S&P 500 and an equal-weight portfolio
+of the same names.
 
-Signals are rebuilt for every test session from the latest trained models' out-of-sample
-predictions with the same combiner as ``signals``; the strategy trades the universe's equities
-(an index such as ^VIX is not investable).
+Signals are rebuilt for every session of that window from the latest trained models'
+out-of-sample predictions with the same combiner as ``signals``; the strategy trades the
+universe's equities (an index such as ^VIX is not investable).
 """
 
 import tempfile
@@ -13,16 +15,17 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from assets.evaluation import evaluation_split
 from assets.metadata import column_schema, md
 from assets.partitions import UNIVERSE
 from assets.serving import SignalConfig
-from assets.training import load_training_set
+from assets.training import training_from_lake
 from quant.backtest import Costs, benchmark_returns, performance, strategy_returns
 from quant.evaluation import plots
 from quant.signals import combine, soft_vote
-from quant.splits import TEST
 from quant.universe import AssetClass
 from resources.mlflow_tracking import MlflowTracking
+from resources.modeling import ModelingConfig
 
 BENCHMARK = "^GSPC"
 
@@ -61,13 +64,14 @@ class BacktestConfig(SignalConfig):
     tags={"layer": "evaluation"},
     code_version="1",
     description="Daily-rebalanced long/short (config: long-only) backtest of the signal rule "
-    "over the test split, net of costs and slippage (bps per unit traded), beside buy-and-hold "
+    "over the report's out-of-sample window, net of costs and slippage (bps per unit traded), beside buy-and-hold "
     "of the S&P 500 and an equal-weight portfolio of the traded equities: equity curves, "
     "annualized return and volatility, Sharpe, max drawdown, turnover, hit rate.",
 )
 def backtest(
     context: dg.AssetExecutionContext,
     config: BacktestConfig,
+    modeling: ModelingConfig,
     mlflow_tracking: MlflowTracking,
     training_set: pl.DataFrame,
     direction_xgboost: pl.DataFrame,
@@ -75,13 +79,20 @@ def backtest(
     volatility_garch: pl.DataFrame,
     regime_random_forest: pl.DataFrame,
 ) -> pl.DataFrame:
-    test = load_training_set(training_set).rows(TEST).select("symbol", "date", "fwd_return_1")
+    window = evaluation_split(modeling)
+    test = (
+        training_from_lake(training_set, modeling)
+        .rows(window)
+        .select("symbol", "date", "fwd_return_1")
+    )
     equities = [i.symbol for i in UNIVERSE.instruments if i.asset_class is AssetClass.EQUITY]
-    direction = soft_vote([direction_xgboost, direction_lstm])
-    history = combine(direction, volatility_garch, regime_random_forest, config.rule())
+    frames = [direction_xgboost, direction_lstm, volatility_garch, regime_random_forest]
+    xgb, lstm, garch, forest = (f.filter(pl.col("split") == window) for f in frames)
+    direction = soft_vote([xgb, lstm])
+    history = combine(direction, garch, forest, config.rule())
     traded = history.join(test, on=["symbol", "date"]).filter(pl.col("symbol").is_in(equities))
     if traded.is_empty():
-        raise dg.Failure(description="backtest: no test-split rows with signals for equities")
+        raise dg.Failure(description=f"backtest: no {window} rows with signals for equities")
     costs = Costs(config.cost_bps, config.slippage_bps)
     daily = strategy_returns(traded, costs)
     dates = daily.select("date")
@@ -114,13 +125,14 @@ def backtest(
             "S&P 500": np.cumprod(1 + result["sp500"].to_numpy()),
             "equal weight": np.cumprod(1 + result["equal_weight"].to_numpy()),
         },
-        f"test split {result['date'].min()} .. {result['date'].max()}",
+        f"{window} window {result['date'].min()} .. {result['date'].max()}",
         "growth of 1",
     )
     run_url = _log_to_mlflow(mlflow_tracking, context, table, hit, curve, config)
     context.add_output_metadata(
         {
             "dagster/row_count": result.height,
+            "window": window,
             "first_date": str(result["date"].min()),
             "last_date": str(result["date"].max()),
             "names_traded": traded["symbol"].n_unique(),

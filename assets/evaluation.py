@@ -1,8 +1,12 @@
-"""Evaluation: ``model_report`` scores every model on the test split beside its baselines,
-logs the scores and plots to each model's MLflow run, and decides champion / challenger.
+"""Evaluation: ``model_report`` scores every model out of sample beside its baselines and logs
+the scores and plots to each model's MLflow run. It chooses nothing: champions are decided in
+shadow (``shadow_promotion``), on sessions that arrive after a model's data.
 
-The work is in ``quant.report`` (scores, bootstrap and Diebold–Mariano tests, plots) and
-``quant.promotion`` (the rule); this module aligns predictions with labels and talks to MLflow.
+The window scored: in the default rolling mode the validation window, by the *selection* models
+(fitted on the training window only; their early stopping read these rows, so the scores are
+slightly optimistic for the models that stop early); in fixed mode the test split, by the refit
+models. The work is in ``quant.report`` (scores, bootstrap and Diebold–Mariano tests, plots);
+this module aligns predictions with labels and talks to MLflow.
 """
 
 import tempfile
@@ -15,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from assets.metadata import column_schema, frame_version, md
-from assets.training import load_training_set
+from assets.training import training_from_lake
 from quant.dataset import TrainingSet
 from quant.evaluation import plots
 from quant.models import MODEL_FAMILIES
@@ -23,10 +27,8 @@ from quant.models.direction import PROBA_COLUMNS as DIRECTION_COLUMNS
 from quant.models.regime import PROBA_COLUMNS as REGIME_COLUMNS
 from quant.models.volatility import OUTPUT as VOL_COLUMN
 from quant.models.volatility import har_baseline
-from quant.monitoring.health import family_scores
-from quant.promotion import PRIMARY_METRIC, PromotionDecision, decide_promotion
 from quant.report import Evaluation, evaluate_direction, evaluate_regime, evaluate_volatility
-from quant.splits import TEST, TRAIN
+from quant.splits import FIXED, TEST, TRAIN, VALIDATION
 from resources.mlflow_tracking import CHALLENGER, CHAMPION, MlflowTracking
 from resources.modeling import ModelingConfig
 
@@ -41,10 +43,9 @@ def aligned(test: pl.DataFrame, predictions: pl.DataFrame, family: str) -> pl.Da
     return test.join(predictions.select(*KEYS, *columns), on=KEYS, how="inner").drop_nulls(columns)
 
 
-def primary_score(family: str, test: pl.DataFrame, outputs: pl.DataFrame) -> float:
-    """The family's promotion metric for ``outputs`` on ``test`` rows (no bootstrap)."""
-    rows = aligned(test, outputs, family)
-    return family_scores(family, rows).get(PRIMARY_METRIC[family][0], float("nan"))
+def evaluation_split(modeling: ModelingConfig) -> str:
+    """The split the report (and the backtest) score: test in fixed mode, else validation."""
+    return TEST if modeling.split_mode == FIXED else VALIDATION
 
 
 @dataclass
@@ -54,7 +55,6 @@ class ModelOutcome:
     version: str
     run_id: str
     evaluation: Evaluation
-    decision: PromotionDecision | None = None
 
 
 def _evaluate(
@@ -95,40 +95,20 @@ def _evaluate(
     return evaluate_regime(name, rows, values, n_boot=n_boot, seed=seed)
 
 
-def _promote(
-    outcome: ModelOutcome,
-    tracking: MlflowTracking,
-    training: TrainingSet,
-    test: pl.DataFrame,
-    predictions: pl.DataFrame,
-) -> PromotionDecision:
-    """Champion/challenger on the same test rows: re-score the champion now, then decide."""
-    name, family = outcome.name, outcome.family
-    champion = tracking.version_by_alias(name, CHAMPION)
-    challenger_score = primary_score(family, test, predictions)
-    if champion is not None and str(champion.version) == outcome.version:
-        metric, _ = PRIMARY_METRIC[family]
-        return PromotionDecision(
-            True, "already champion", metric, challenger_score, challenger_score
-        )
-    champion_score = None
-    if champion is not None:
-        model = tracking.load(name, CHAMPION)
-        champion_outputs = model.predict_frame(training.frame)
-        # score both on the rows both can predict
-        common = aligned(test, champion_outputs, family).select(KEYS)
-        shared = test.join(common, on=KEYS, how="semi")
-        champion_score = primary_score(family, shared, champion_outputs)
-        challenger_score = primary_score(family, shared, predictions)
-    decision = decide_promotion(family, challenger_score, champion_score)
-    if decision.promote:
-        tracking.set_alias(name, CHAMPION, outcome.version)
-        tracking.delete_alias(name, CHALLENGER)
-    else:
-        tracking.set_alias(name, CHALLENGER, outcome.version)
-    client = tracking.client()
-    client.set_model_version_tag(name, outcome.version, "promotion", decision.reason)
-    return decision
+def roles(tracking: MlflowTracking, outcome: ModelOutcome) -> dict[str, object]:
+    """Where the scored version stands in the registry (the report decides none of it)."""
+    champion = tracking.version_by_alias(outcome.name, CHAMPION)
+    challenger = tracking.version_by_alias(outcome.name, CHALLENGER)
+    mine = tracking.client().get_model_version(outcome.name, outcome.version)
+    return {
+        "model": outcome.name,
+        "version": outcome.version,
+        "champion": None if champion is None else str(champion.version),
+        "challenger": None if challenger is None else str(challenger.version),
+        "status": mine.tags.get("shadow_status", ""),
+        "data_as_of": mine.tags.get("data_as_of", ""),
+        "note": mine.tags.get("promotion", "judged in shadow after data_as_of"),
+    }
 
 
 def _log_to_run(tracking: MlflowTracking, outcome: ModelOutcome) -> None:
@@ -229,18 +209,19 @@ MIN_TEST_ROWS = 250
                 "family": ("string", "direction, volatility or regime"),
                 "version": ("string", "model version scored"),
                 "source": ("string", "the model itself or a baseline"),
-                "metric": ("string", "test-split metric"),
+                "metric": ("string", "out-of-sample metric (validation window or test split)"),
                 "value": ("float64", "its value"),
             }
         )
     },
     owners=["team:quant-research"],
     tags={"layer": "evaluation"},
-    code_version="1",
-    description="Out-of-sample report on the test split: every model beside its baselines "
-    "(majority class and previous-day sign; naive trailing vol and HAR; regime persistence) with "
-    "block-bootstrap confidence intervals, paired tests and Diebold–Mariano; plots; and the "
-    "champion/challenger decision per registered model on the same test window.",
+    code_version="2",
+    description="Out-of-sample report: every model beside its baselines (majority class and "
+    "previous-day sign; naive trailing vol and HAR; regime persistence) with block-bootstrap "
+    "confidence intervals, paired tests and Diebold–Mariano; plots. Rolling mode scores the "
+    "validation window with the selection models, fixed mode the test split. It chooses "
+    "nothing: champions are decided in shadow (`shadow_promotion`).",
 )
 def model_report(
     context: dg.AssetExecutionContext,
@@ -249,15 +230,16 @@ def model_report(
     training_set: pl.DataFrame,
     **predictions: pl.DataFrame,
 ) -> pl.DataFrame:
-    training = load_training_set(training_set)
-    test = training.rows(TEST)
+    training = training_from_lake(training_set, modeling)
+    scored_split = evaluation_split(modeling)
+    test = training.rows(scored_split)
     if test.height < MIN_TEST_ROWS:
         # replaying history before the test window has labels: nothing honest to score yet
         context.add_output_metadata(
             {
-                "status": f"test split has {test.height} labeled rows (< {MIN_TEST_ROWS}): "
-                "no evaluation, no promotion; champions unchanged",
-                "test_rows": test.height,
+                "status": f"{scored_split} split has {test.height} labeled rows "
+                f"(< {MIN_TEST_ROWS}): no evaluation",
+                "scored_rows": test.height,
                 "dagster/row_count": 0,
             }
         )
@@ -266,7 +248,7 @@ def model_report(
     outcomes = []
     metadata: dict[str, object] = {"data_version": frame_version(training.frame)}
     for name in MODEL_INPUTS:
-        frame = predictions[name]
+        frame = predictions[name].filter(pl.col("split") == scored_split)
         family = MODEL_FAMILIES[name]
         evaluation = _evaluate(name, family, training, test, frame, har, modeling)
         outcome = ModelOutcome(
@@ -280,7 +262,6 @@ def model_report(
         if importance is not None:
             evaluation.plots["feature_importance"] = importance
         _log_to_run(mlflow_tracking, outcome)
-        outcome.decision = _promote(outcome, mlflow_tracking, training, test, frame)
         outcomes.append(outcome)
         metadata[f"{name}__metrics"] = md(evaluation.table())
         if evaluation.comparisons:
@@ -290,20 +271,7 @@ def model_report(
         metadata[f"{name}__plots"] = dg.MetadataValue.md(
             "\n\n".join(plots.markdown_image(png, p) for p, png in evaluation.plots.items())
         )
-    promotion = pl.DataFrame(
-        [
-            {
-                "model": o.name,
-                "version": o.version,
-                "metric": o.decision.metric,
-                "challenger": o.decision.challenger,
-                "champion": o.decision.champion,
-                "promoted": o.decision.promote,
-                "reason": o.decision.reason,
-            }
-            for o in outcomes
-        ]
-    )
+    promotion = pl.DataFrame([roles(mlflow_tracking, o) for o in outcomes])
     table = long_table(outcomes)
     headline = table.filter(
         pl.col("metric").is_in(["log_loss", "balanced_accuracy", "qlike", "accuracy", "rank_ic"])
@@ -311,8 +279,13 @@ def model_report(
     context.add_output_metadata(
         {
             "dagster/row_count": table.height,
-            "test_rows": test.height,
-            "test_window": f"{test['date'].min()} .. {test['date'].max()}",
+            "scored_split": scored_split,
+            "scored_by": "selection models (fitted on train only)"
+            if scored_split == VALIDATION
+            else "refit models",
+            "scored_rows": test.height,
+            "scored_window": f"{test['date'].min()} .. {test['date'].max()}",
+            **training.windows.tags(),
             "headline": md(headline),
             "promotion": md(promotion),
             "mlflow_runs": dg.MetadataValue.json(

@@ -5,9 +5,9 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import date_range, md
-from assets.partitions import symbol_partitions
+from assets.partitions import UNIVERSE, symbol_partitions
 from quant.labels import DIRECTION_NAMES, LABEL_COLUMNS, REGIME_NAMES, compute_labels
-from resources.modeling import ModelingConfig
+from resources.modeling import ModelingConfig, anchor_symbols
 
 
 def _shares(frame: pl.DataFrame, column: str, names: list[str]) -> dict[str, float]:
@@ -25,10 +25,11 @@ def _shares(frame: pl.DataFrame, column: str, names: list[str]) -> dict[str, flo
     kinds={"polars", "parquet"},
     owners=["team:quant-research"],
     tags={"layer": "labels"},
-    code_version="1",
+    code_version="2",
     description="Forward-looking targets per (symbol, date): next-session direction class and "
     "return, realized volatility of the next 20 sessions, and the regime of the next 20 sessions "
-    "(thresholds estimated on the training split only), with the trailing twins the baselines "
+    "(thresholds estimated on the training window only: the rolling window's, which moves with "
+    "the data), with the trailing twins the baselines "
     "use. The last sessions of each symbol have null forward labels: their future is unknown.",
     metadata={
         "dagster/column_schema": dg.TableSchema(
@@ -47,7 +48,7 @@ def labels(
     market_context: pl.DataFrame,
 ) -> dict[str, pl.DataFrame]:
     """Labels for the run's symbols in one vectorized pass."""
-    config = modeling.label_config()
+    config = modeling.label_config(anchor_symbols(UNIVERSE))
     bars = ohlcv.select("symbol", "date", "close")
     computed, thresholds = compute_labels(bars, market_context, config)
     by_symbol = computed.partition_by("symbol", as_dict=True)
@@ -65,7 +66,7 @@ def labels(
                 ),
                 "regime_share": dg.MetadataValue.json(_shares(frame, "regime", REGIME_NAMES)),
                 "regime_thresholds": md(threshold.drop("symbol")),
-                "thresholds_fitted_through": str(config.train_end),
+                "thresholds_fitted_through": str(thresholds.fitted_through),
             },
             partition_key=symbol,
         )

@@ -2,26 +2,39 @@
 (the champions' realized performance now that labels have arrived). The drift sensor in
 ``pipelines.automation`` reads their metadata (``drift_share``, ``decayed``)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
 from assets.metadata import column_schema, md
-from quant.dataset import KEYS, MODEL_FEATURES, build_training_set
+from assets.training import ANCHORS
+from quant.dataset import KEYS, MODEL_FEATURES
 from quant.evaluation import plots
 from quant.monitoring import drift as drift_stats
-from quant.monitoring.health import HealthTolerances, assess
-from resources.mlflow_tracking import MlflowTracking, load_champions
+from quant.monitoring.health import decay_test
+from quant.monitoring.served_health import (
+    HEALTH_METRIC,
+    daily_losses,
+    health_row_loss,
+    in_group,
+    latest_served,
+    scorable,
+)
+from quant.splits import resolve_windows
+from resources.mlflow_tracking import CHAMPION, Champion, MlflowTracking, load_champions
 from resources.modeling import ModelingConfig
+from resources.served_log import ServedLog
 
 OWNERS = ["team:ml-platform"]
+REFERENCE_MODEL = "direction_xgboost"
 
 
 class DriftConfig(dg.Config):
     """Windows compared: the last ``window`` sessions up to ``current_end`` (default: the latest
-    data) against the reference period (default: the training split's dates)."""
+    data) against the reference period (default: the window the champions were trained on,
+    from their MLflow tags; with no champion yet, everything before the current window)."""
 
     window: int = 63
     current_end: str | None = None
@@ -29,6 +42,30 @@ class DriftConfig(dg.Config):
     reference_end: str | None = None
     psi_threshold: float = 0.2
     ks_alpha: float = 0.05
+    calibration_quantile: float = 0.95
+
+
+def champion_window(tracking: MlflowTracking) -> tuple[date, date] | None:
+    """The training window (train start .. validation end) of the direction champion, the
+    rows the models in service learned from."""
+    found = tracking.version_by_alias(REFERENCE_MODEL, CHAMPION)
+    if found is None or not found.tags.get("train_start"):
+        return None
+    return (
+        date.fromisoformat(found.tags["train_start"]),
+        date.fromisoformat(found.tags["validation_end"]),
+    )
+
+
+def _drift_verdict(share: float, retrain: float | None, severe: float | None) -> str:
+    share = float(np.nan_to_num(share))
+    if retrain is None:
+        return f"drift share {share:.3f} (thresholds not calibrated)"
+    if severe is not None and share >= severe:
+        return f"severe: drift share {share:.3f} >= {severe:.3f} (beyond the reference's own range)"
+    if share >= retrain:
+        return f"drifted: drift share {share:.3f} >= {retrain:.3f} (rarer than 95 % of reference windows)"
+    return f"usual churn: drift share {share:.3f} < {retrain:.3f}"
 
 
 def _day(text: str | None) -> date | None:
@@ -62,24 +99,35 @@ def _panel(features: pl.DataFrame, market_context: pl.DataFrame) -> pl.DataFrame
     tags={"layer": "monitoring"},
     code_version="1",
     description="Drift of the recent feature window (default: last 63 sessions) against the "
-    "training reference, pooled over symbols: PSI on reference quantile bins and a KS test with "
-    "a Benjamini–Hochberg correction across features; a feature drifted when PSI >= 0.2 and the "
-    "adjusted KS p < 0.05. `drift_share` (share of drifted features) drives the retrain sensor.",
+    "champions' training window, pooled over symbols: PSI on reference quantile bins and a KS "
+    "test with a Benjamini–Hochberg correction across features; a feature drifted when PSI >= "
+    "0.2 and the adjusted KS p < 0.05. `drift_share` (share of drifted features) drives the "
+    "retrain sensor, against thresholds calibrated on the reference's own windows "
+    "(`retrain_threshold` = their 95th percentile, `severe_threshold`).",
 )
 def feature_drift(
     context: dg.AssetExecutionContext,
     config: DriftConfig,
-    modeling: ModelingConfig,
+    mlflow_tracking: MlflowTracking,
     features: pl.DataFrame,
     market_context: pl.DataFrame,
 ) -> pl.DataFrame:
     panel = _panel(features, market_context)
     names = [c for c in MODEL_FEATURES if c in panel.columns]
-    reference_end = _day(config.reference_end) or date.fromisoformat(modeling.train_end)
-    reference = panel.filter(pl.col("date") <= reference_end)
-    if config.reference_start:
-        reference = reference.filter(pl.col("date") >= _day(config.reference_start))
     current = drift_stats.current_window(panel, config.window, _day(config.current_end))
+    trained = champion_window(mlflow_tracking)
+    if config.reference_end or config.reference_start:
+        source = "run config"
+        start, end = _day(config.reference_start), _day(config.reference_end)
+    elif trained is not None:
+        source = f"{REFERENCE_MODEL} champion's training window"
+        start, end = trained
+    else:
+        source = "no champion yet: everything before the current window"
+        start, end = None, current["date"].min() - timedelta(days=1) if current.height else None
+    reference = panel.filter(pl.col("date") <= end) if end else panel
+    if start:
+        reference = reference.filter(pl.col("date") >= start)
     if current.is_empty() or reference.is_empty():
         raise dg.Failure(
             description=f"feature_drift: empty window (reference rows {reference.height}, "
@@ -87,11 +135,30 @@ def feature_drift(
         )
     thresholds = drift_stats.DriftThresholds(psi=config.psi_threshold, ks_alpha=config.ks_alpha)
     report = drift_stats.feature_drift(reference, current, names, thresholds)
+    null = drift_stats.reference_drift_shares(reference, names, config.window, None, thresholds)
+    try:
+        retrain_at, severe_at = drift_stats.calibrated_thresholds(
+            null["drift_share"].to_numpy(), config.calibration_quantile
+        )
+        calibration = (
+            f"{null.height} reference windows of {config.window} sessions: drift share median "
+            f"{null['drift_share'].median():.3f}, q{config.calibration_quantile * 100:.0f} "
+            f"{retrain_at:.3f}, max {null['drift_share'].max():.3f}"
+        )
+    except ValueError as exc:
+        retrain_at = severe_at = None
+        calibration = f"not calibrated: {exc}"
     by_symbol = drift_stats.drift_by_symbol(reference, current, names, thresholds)
     top = report.top(15)
     context.add_output_metadata(
         {
             "drift_share": float(np.nan_to_num(report.drift_share)),
+            **({} if retrain_at is None else {"retrain_threshold": retrain_at}),
+            **({} if severe_at is None else {"severe_threshold": severe_at}),
+            "calibration": calibration,
+            "reference_source": source,
+            "verdict": _drift_verdict(report.drift_share, retrain_at, severe_at),
+            "reference_shares": md(null, 3),
             "drifted_features": report.drifted_count,
             "features_tested": report.features_tested,
             "current_start": str(current["date"].min()),
@@ -121,20 +188,91 @@ def feature_drift(
 
 
 class HealthConfig(dg.Config):
-    """The recent window judged, and how much worse than before counts as decay."""
+    """Which served sessions are judged and how much worse than its reference a champion may
+    get (in loss units: nats of log loss, QLIKE) before a significant excess counts as decay."""
 
     window: int = 63
+    min_sessions: int = 21
+    alpha: float = 0.01
     log_loss_tolerance: float = 0.02
-    qlike_tolerance: float = 0.15
-    balanced_accuracy_tolerance: float = 0.08
+    qlike_tolerance: float = 0.05
+    regime_log_loss_tolerance: float = 0.05
+
+    def tolerance(self, family: str) -> float:
+        return {
+            "direction": self.log_loss_tolerance,
+            "volatility": self.qlike_tolerance,
+            "regime": self.regime_log_loss_tolerance,
+        }[family]
+
+
+def labeled_through(labels: pl.DataFrame, modeling: ModelingConfig) -> str | None:
+    """The anchor symbols' last fully labeled session: where a retrain now would end its
+    validation window (None with too little history)."""
+    try:
+        return resolve_windows(labels, modeling.split_config(), ANCHORS).validation_end.isoformat()
+    except ValueError:
+        return None
+
+
+def _served_health(
+    name: str,
+    champion: Champion,
+    served: pl.DataFrame,
+    labels: pl.DataFrame,
+    config: HealthConfig,
+    lag: int,
+) -> tuple[dict[str, object], pl.DataFrame]:
+    family = champion.family
+    logged = latest_served(served, name, champion.version)
+    rows = scorable(family, logged.join(labels, on=KEYS, how="inner"))
+    rows = rows.sort(KEYS).group_by("symbol", maintain_order=True).tail(config.window)
+    reference = float(champion.tags.get("health_reference", "nan"))
+    decisive = in_group(rows, ANCHORS)
+    daily = daily_losses(family, decisive)
+    test = decay_test(
+        daily["loss"].to_numpy(),
+        reference,
+        config.tolerance(family),
+        lag,
+        alpha=config.alpha,
+        min_sessions=config.min_sessions,
+    )
+    per_symbol = (
+        rows.with_columns(
+            pl.Series("loss", health_row_loss(family, rows))
+            if rows.height
+            else pl.lit(None, pl.Float64).alias("loss")
+        )
+        .group_by("symbol")
+        .agg(
+            pl.len().alias("served_sessions"),
+            pl.col("date").min().alias("first"),
+            pl.col("date").max().alias("last"),
+            pl.col("loss").mean().alias("mean_loss"),
+        )
+        .with_columns(pl.lit(name).alias("model"))
+        .sort("symbol")
+    )
+    result = {
+        "model": name,
+        "family": family,
+        "version": champion.version,
+        "metric": HEALTH_METRIC[family],
+        "served_sessions": test.sessions,
+        "symbols": rows["symbol"].n_unique(),
+        "recent_loss": test.mean_loss,
+        "reference": test.reference,
+        "tolerance": test.tolerance,
+        "p_value": test.p_value,
+        "decayed": test.decayed,
+        "reason": test.reason,
+    }
+    return result, per_symbol
 
 
 @dg.asset(
-    ins={
-        "features": dg.AssetIn("features"),
-        "market_context": dg.AssetIn("market_context"),
-        "labels": dg.AssetIn("labels"),
-    },
+    ins={"labels": dg.AssetIn("labels")},
     io_manager_key="lake_io_manager",
     group_name="monitoring",
     kinds={"mlflow", "polars"},
@@ -143,83 +281,67 @@ class HealthConfig(dg.Config):
             {
                 "model": ("string", "champion"),
                 "version": ("string", "its registered version"),
-                "recent_*": ("float64", "metrics on the latest labeled window"),
-                "before_*": ("float64", "the same before the window (out of sample)"),
-                "decayed": ("bool", "worse than before by more than the tolerance"),
+                "served_sessions": ("int64", "served sessions with labels, judged"),
+                "recent_loss": ("float64", "mean daily loss of what was served (equities)"),
+                "reference": ("float64", "the champion's out-of-sample level when promoted"),
+                "p_value": ("float64", "one-sided test: loss > reference + tolerance"),
+                "decayed": ("bool", "p < alpha"),
             }
         )
     },
     owners=OWNERS,
     tags={"layer": "monitoring"},
-    code_version="1",
-    description="The champions' realized performance on the latest labeled sessions (default "
-    "63) against their own level over the earlier out-of-sample rows: log loss / accuracy / "
-    "rank IC for direction, QLIKE for volatility, balanced accuracy for regime. `decayed` "
-    "drives the retrain sensor.",
+    code_version="2",
+    description="Champion health from the served log: the losses of the predictions each "
+    "champion actually served (each symbol's latest 63 served sessions whose labels have "
+    "arrived; equities decide, per-symbol table beside) against the champion's own reference "
+    "level (its shadow score, or for a first champion its selection model's validation loss), "
+    "with a one-sided Newey–West test (false-alarm rate stated in docs/AUTOMATION.md). "
+    "`decayed` drives the retrain sensor; `labeled_through` its calendar.",
 )
 def model_health(
     context: dg.AssetExecutionContext,
     config: HealthConfig,
     modeling: ModelingConfig,
     mlflow_tracking: MlflowTracking,
-    features: pl.DataFrame,
-    market_context: pl.DataFrame,
+    served_log: ServedLog,
     labels: pl.DataFrame,
 ) -> pl.DataFrame:
-    split = modeling.split_config()
-    labeled = build_training_set(features, market_context, labels, split).frame
+    through = labeled_through(labels, modeling)
     champions = load_champions(mlflow_tracking)
-    dates = labeled["date"].unique().sort()
-    if not champions or dates.len() <= config.window:
+    served = served_log.read("predictions")
+    base = {"labeled_through": through or "", "current_end": through or ""}
+    if not champions or served.is_empty():
         context.add_output_metadata(
-            {"decayed": False, "champions": len(champions), "status": "nothing to judge yet"}
+            {
+                **base,
+                "decayed": False,
+                "champions": len(champions),
+                "status": "nothing to judge yet: no champion or nothing served",
+            }
         )
         return pl.DataFrame(schema={"model": pl.String, "decayed": pl.Boolean})
-    recent_start = dates[-config.window]
-    tolerances = HealthTolerances(
-        config.log_loss_tolerance, config.qlike_tolerance, config.balanced_accuracy_tolerance
-    )
-    results = [
-        assess(
-            name,
-            champion.family,
-            labeled,
-            champion.model.predict_frame(labeled),
-            recent_start,
-            split.validation_end,
-            tolerances,
+    policy = modeling.shadow_policy()
+    results, tables = [], []
+    for name, champion in champions.items():
+        result, per_symbol = _served_health(
+            name, champion, served, labels, config, policy.lag(champion.family)
         )
-        for name, champion in champions.items()
-    ]
-    table = pl.DataFrame(
-        [
-            {
-                "model": r.model,
-                "family": r.family,
-                "version": champions[r.model].version,
-                "recent_rows": r.recent_rows,
-                "reference_rows": r.reference_rows,
-                **{f"recent_{k}": v for k, v in r.recent.items()},
-                **{f"before_{k}": v for k, v in r.reference.items()},
-                "decayed": r.decayed,
-                "reason": r.reason,
-            }
-            for r in results
-        ],
-        infer_schema_length=None,
-    )
-    decayed = [r.model for r in results if r.decayed]
+        results.append(result)
+        tables.append(per_symbol)
+    table = pl.DataFrame(results, infer_schema_length=None)
+    decayed = [r["model"] for r in results if r["decayed"]]
     context.add_output_metadata(
         {
+            **base,
             "decayed": bool(decayed),
             "decayed_models": decayed,
-            "recent_start": str(recent_start),
-            "recent_end": str(dates[-1]),
-            # the sensor's cool-down reads the data date of a reading
-            "current_end": str(dates[-1]),
+            "verdict": f"decayed: {', '.join(decayed)}" if decayed else "no champion decayed",
             "champions": len(champions),
+            "served_rows_logged": served.height,
             "health": md(table.drop("reason"), 4),
-            "reasons": dg.MetadataValue.json({r.model: r.reason for r in results}),
+            "per_symbol": md(pl.concat(tables, how="diagonal_relaxed"), 4),
+            "reasons": dg.MetadataValue.json({r["model"]: r["reason"] for r in results}),
             "dagster/row_count": table.height,
         }
     )

@@ -2,7 +2,13 @@
 
 The champions come from the MLflow registry (alias ``champion``); the combiner is
 ``quant.signals`` (soft vote of the direction models, regime gate, volatility-scaled size).
+An operator halt (``market halt``, resources/control.py) turns every signal into HOLD. What was
+served is appended to the served log (resources/served_log.py): the signals, and every
+champion's predictions for the served rows, with the model versions and the Dagster run.
 """
+
+import json
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -10,8 +16,10 @@ import polars as pl
 from assets.metadata import md
 from quant.dataset import KEYS, MODEL_FEATURES
 from quant.monitoring.drift import current_window
-from quant.signals import SignalRule, combine, latest, soft_vote
+from quant.signals import SignalRule, combine, halt_all, latest, soft_vote
+from resources.control import OperatorControl
 from resources.mlflow_tracking import Champion, MlflowTracking, load_champions
+from resources.served_log import ServedLog, prediction_rows
 
 HISTORY_SESSIONS = 60  # enough rows for the sequence models' 20-session windows
 SIGNAL_COLUMNS = {
@@ -28,7 +36,9 @@ SIGNAL_COLUMNS = {
     "signal": "BUY / SELL / HOLD",
     "position": "volatility-scaled position in [-1, 1] (0 for HOLD)",
     "regime": "predicted regime of the next 20 sessions",
+    "halted": "true when an operator halt turned the signal into HOLD (position 0)",
 }
+COLUMN_TYPES = {"signal": "string", "regime": "string", "halted": "bool"}
 
 
 class SignalConfig(dg.Config):
@@ -47,6 +57,43 @@ def family_outputs(
     """Each champion of ``family``'s predictions on ``frame``."""
     chosen = [c for n, c in champions.items() if c.family == family and n not in exclude]
     return [c.model.predict_frame(frame) for c in chosen]
+
+
+def champion_outputs(
+    champions: dict[str, Champion], frame: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """Every champion's predictions on ``frame``, by model name (each model predicts once: the
+    same outputs feed the signals and the served log)."""
+    return {n: c.model.predict_frame(frame) for n, c in champions.items()}
+
+
+def of_family(
+    champions: dict[str, Champion],
+    outputs: dict[str, pl.DataFrame],
+    family: str,
+    exclude: tuple[str, ...] = (),
+) -> list[pl.DataFrame]:
+    """The outputs of ``family``'s champions (as ``family_outputs``, from precomputed outputs)."""
+    return [outputs[n] for n, c in champions.items() if c.family == family and n not in exclude]
+
+
+def served_predictions(
+    champions: dict[str, Champion], outputs: dict[str, pl.DataFrame], served: pl.DataFrame
+) -> pl.DataFrame:
+    """Each champion's predictions for exactly the (symbol, date) rows of ``served``, long: one
+    row per symbol x session x model, with the model's family and registered version."""
+    keys = served.select(KEYS)
+    return pl.concat(
+        [
+            prediction_rows(n, c.family, c.version, outputs[n].join(keys, on=KEYS, how="semi"))
+            for n, c in champions.items()
+        ]
+    ).sort("symbol", "date", "model")
+
+
+def halt_note(halt: dict) -> str:
+    """The halt record as one line of metadata: reason (user, since when)."""
+    return f"{halt['reason'] or '(no reason given)'} (by {halt['user']} at {halt['at']})"
 
 
 def missing_families(champions: dict[str, Champion]) -> list[str]:
@@ -69,26 +116,26 @@ def mean_volatility(frames: list[pl.DataFrame]) -> pl.DataFrame:
 @dg.asset(
     ins={"features": dg.AssetIn("features"), "market_context": dg.AssetIn("market_context")},
     # the champions it loads are decided by the report (promotion), so that is upstream too
-    deps=["model_report"],
+    deps=["model_report", "shadow_promotion"],
     io_manager_key="lake_io_manager",
     group_name="serving",
     kinds={"mlflow", "polars", "duckdb"},
     owners=["team:trading"],
     tags={"layer": "serving"},
-    code_version="1",
+    code_version="2",
     description="For the latest session of each symbol: the champions' P(Up/Neutral/Down) (soft "
     "vote of the direction models), forecast 20-session volatility and predicted regime, "
     "combined into BUY / SELL / HOLD with a confidence and a volatility-scaled position (rule: "
-    "quant/signals.py). Also the DuckDB view `signals`.",
+    "quant/signals.py); all HOLD while an operator halt is on (`market halt`). Every run "
+    "appends what it served to the served log (DuckDB views `served_signals`, "
+    "`served_predictions`). Also the DuckDB view `signals`.",
     metadata={
         "dagster/column_schema": dg.TableSchema(
             columns=[
                 dg.TableColumn("symbol", "string"),
                 dg.TableColumn("date", "date"),
                 *[
-                    dg.TableColumn(
-                        n, "string" if n in ("signal", "regime") else "float64", description=d
-                    )
+                    dg.TableColumn(n, COLUMN_TYPES.get(n, "float64"), description=d)
                     for n, d in SIGNAL_COLUMNS.items()
                 ],
             ]
@@ -99,6 +146,8 @@ def signals(
     context: dg.AssetExecutionContext,
     config: SignalConfig,
     mlflow_tracking: MlflowTracking,
+    served_log: ServedLog,
+    operator_control: OperatorControl,
     features: pl.DataFrame,
     market_context: pl.DataFrame,
 ) -> pl.DataFrame:
@@ -116,13 +165,27 @@ def signals(
                 "dagster/row_count": 0,
             }
         )
-        return pl.DataFrame(schema={"symbol": pl.String, "date": pl.Date, "signal": pl.String})
+        return pl.DataFrame(
+            schema={"symbol": pl.String, "date": pl.Date, "signal": pl.String, "halted": pl.Boolean}
+        )
+    outputs = champion_outputs(champions, recent)
     direction = soft_vote(
-        family_outputs(champions, "direction", recent, exclude=("direction_ensemble",))
+        of_family(champions, outputs, "direction", exclude=("direction_ensemble",))
     )
-    volatility = mean_volatility(family_outputs(champions, "volatility", recent))
-    (regime,) = family_outputs(champions, "regime", recent)
+    volatility = mean_volatility(of_family(champions, outputs, "volatility"))
+    (regime,) = of_family(champions, outputs, "regime")
     today = latest(combine(direction, volatility, regime, config.rule()))
+    halt = operator_control.halted()
+    if halt is not None:
+        today = halt_all(today)
+    else:
+        today = today.with_columns(pl.lit(False).alias("halted"))
+    versions = {n: c.version for n, c in champions.items()}
+    served_at = datetime.now(UTC)
+    served_signals = today.with_columns(pl.lit(json.dumps(versions)).alias("model_versions"))
+    predictions = served_predictions(champions, outputs, today)
+    served_log.append("signals", served_signals, served_at, context.run_id)
+    served_log.append("predictions", predictions, served_at, context.run_id)
     counts = {s: int((today["signal"] == s).sum()) for s in ("BUY", "SELL", "HOLD")}
     context.add_output_metadata(
         {
@@ -143,8 +206,10 @@ def signals(
                 ),
                 3,
             ),
-            "champions": dg.MetadataValue.json({n: c.version for n, c in champions.items()}),
+            "champions": dg.MetadataValue.json(versions),
             "rule": dg.MetadataValue.json(vars(config.rule())),
+            "served_rows_logged": served_signals.height + predictions.height,
+            **({"halted": halt_note(halt)} if halt is not None else {}),
         }
     )
     return today

@@ -15,7 +15,7 @@ import optuna
 import polars as pl
 
 from assets.metadata import frame_version, md
-from assets.training import load_training_set, run_tags
+from assets.training import run_tags, training_from_lake
 from quant.evaluation import plots
 from quant.tuning import lstm_objective, walk_forward_views, xgboost_objective
 from resources.mlflow_tracking import MlflowTracking
@@ -93,7 +93,7 @@ def run_sweep(
     """Add ``config.n_trials`` trials to the study (objective built on the training set's purged
     walk-forward folds) and describe it; returns the trials table."""
     split = modeling.split_config()
-    views = walk_forward_views(load_training_set(training), split.n_folds, split.embargo)
+    views = walk_forward_views(training_from_lake(training, modeling), split.n_folds, split.embargo)
     objective = make_objective(views)
     study = storage.study(study_name, seed=modeling.seed)
     before = len(study.trials)

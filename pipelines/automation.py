@@ -1,10 +1,13 @@
 """Schedules and sensors: the pipeline running itself.
 
 - ``nightly_schedule``: weekdays 22:00 America/New_York, one ``nightly`` run over the universe.
-- ``weekly_sweep_schedule``: Saturdays 06:00 America/New_York, the ``sweep`` job.
+- ``weekly_sweep_schedule``: Saturdays 06:00 America/New_York, the ``sweep`` job, unless no
+  labeled session has arrived since the last retrain.
 - ``drift_retrain_sensor``: reads new ``feature_drift`` / ``model_health`` materializations
   (a cursor of storage ids, so each is considered once) and launches ``retrain`` or ``sweep``
-  with a run key derived from the triggering materialization, or says why it skipped.
+  with a run key derived from the triggering materialization; a ``retrain`` on the calendar
+  (every 21 sessions of new labeled data); never one when no labeled session has arrived since
+  the last retrain. Otherwise it says why it skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ import dagster as dg
 
 from assets.partitions import UNIVERSE
 from pipelines.jobs import nightly_job, retrain_job, sweep_job
-from quant.automation import RETRAIN, Decision, Observation, TriggerPolicy, decide, most_severe
+from quant.automation import (
+    RETRAIN,
+    DataProgress,
+    Decision,
+    Observation,
+    TriggerPolicy,
+    calendar_decision,
+    decide,
+    most_severe,
+)
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -53,48 +65,108 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     cron_schedule="0 6 * * 6",
     execution_timezone="America/New_York",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Saturday mornings: continue the Optuna studies, then retrain.",
+    description="Saturday mornings: continue the Optuna studies, then retrain (its result is a "
+    "new configuration, judged in shadow) — skipped when no labeled session has arrived since "
+    "the last retrain.",
 )
-def weekly_sweep_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+def weekly_sweep_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     day = context.scheduled_execution_time.date().isoformat()
-    return dg.RunRequest(run_key=f"sweep-{day}", tags={"market/kind": "sweep"})
+    progress = data_progress(context.instance)
+    if progress.nothing_new:
+        return dg.SkipReason(f"no new labeled data: {progress.describe()}")
+    return dg.RunRequest(run_key=f"sweep-{day}", tags={"market/kind": "retrain"})
+
+
+def _latest_metadata(instance: dg.DagsterInstance, asset: str, key: str) -> str | None:
+    records = instance.fetch_materializations(dg.AssetKey(asset), limit=1).records
+    if not records:
+        return None
+    value = records[0].asset_materialization.metadata.get(key)
+    return str(value.value) if value is not None and value.value else None
+
+
+def sessions_between(after: str, through: str) -> int:
+    """NYSE sessions in (after, through] (the universe's anchor calendar)."""
+    from quant.validation.calendars import exchange_sessions
+
+    start, end = date.fromisoformat(after[:10]), date.fromisoformat(through[:10])
+    if end <= start:
+        return 0
+    sessions = exchange_sessions("NYSE", start, end)
+    return int((sessions > start).sum())
+
+
+def data_progress(instance: dg.DagsterInstance) -> DataProgress:
+    """Labels' extent now (the latest ``model_health``) against the last retrain's (the latest
+    ``training_set``'s validation end)."""
+    labeled = _latest_metadata(instance, "model_health", "labeled_through")
+    trained = _latest_metadata(instance, "training_set", "validation_end")
+    new = sessions_between(trained, labeled) if labeled and trained else None
+    return DataProgress(labeled, trained, new)
 
 
 class TriggerThresholds(dg.ConfigurableResource):
-    """The sensor's thresholds (share of drifted features) and its cool-down: after a launch,
-    further drift readings within ``cooldown_days`` of the data that triggered it are noted,
-    not acted on (a retrain on the same training window cannot remove the drift, and retraining
-    every night on the same evidence would only churn model versions)."""
+    """The sensor's thresholds, calendar and cool-down. Drift thresholds: the ones each
+    ``feature_drift`` reading calibrated on its reference, unless set here (then fixed); 0.3 /
+    0.5 for a reading that carries none. ``retrain_every_sessions``: the calendar retrain.
+    After a launch, further drift readings within ``cooldown_days`` of the data that triggered
+    it are noted, not acted on."""
 
-    retrain_drift_share: float = 0.3
-    severe_drift_share: float = 0.5
+    retrain_drift_share: float | None = None
+    severe_drift_share: float | None = None
     cooldown_days: int = 20
+    retrain_every_sessions: int = 21
 
     @classmethod
     def from_env(cls) -> TriggerThresholds:
-        """MARKET_RETRAIN_DRIFT_SHARE, MARKET_SEVERE_DRIFT_SHARE, MARKET_RETRAIN_COOLDOWN_DAYS."""
+        """MARKET_RETRAIN_DRIFT_SHARE, MARKET_SEVERE_DRIFT_SHARE (unset: calibrated),
+        MARKET_RETRAIN_COOLDOWN_DAYS, MARKET_RETRAIN_EVERY_SESSIONS."""
+
+        def share(name: str) -> float | None:
+            value = os.environ.get(name)
+            return float(value) if value else None
+
         return cls(
-            retrain_drift_share=float(os.environ.get("MARKET_RETRAIN_DRIFT_SHARE", 0.3)),
-            severe_drift_share=float(os.environ.get("MARKET_SEVERE_DRIFT_SHARE", 0.5)),
+            retrain_drift_share=share("MARKET_RETRAIN_DRIFT_SHARE"),
+            severe_drift_share=share("MARKET_SEVERE_DRIFT_SHARE"),
             cooldown_days=int(os.environ.get("MARKET_RETRAIN_COOLDOWN_DAYS", 20)),
+            retrain_every_sessions=int(os.environ.get("MARKET_RETRAIN_EVERY_SESSIONS", 21)),
         )
 
     def policy(self) -> TriggerPolicy:
-        return TriggerPolicy(self.retrain_drift_share, self.severe_drift_share)
+        fixed = {
+            name
+            for name, value in (
+                ("retrain", self.retrain_drift_share),
+                ("severe", self.severe_drift_share),
+            )
+            if value is not None
+        }
+        retrain = 0.3 if self.retrain_drift_share is None else self.retrain_drift_share
+        severe = 0.5 if self.severe_drift_share is None else self.severe_drift_share
+        return TriggerPolicy(
+            retrain, max(severe, retrain), frozenset(fixed), self.retrain_every_sessions
+        )
 
 
 def observe(record: dg.EventLogRecord, asset: str) -> Observation:
     """What the sensor reads from one materialization's metadata."""
     metadata = record.asset_materialization.metadata
-    share = metadata.get("drift_share")
+
+    def number(key: str) -> float | None:
+        value = metadata.get(key)
+        return float(value.value) if value is not None else None
+
     decayed = metadata.get("decayed")
     as_of = metadata.get("current_end")
     return Observation(
         asset=asset,
         storage_id=record.storage_id,
-        drift_share=float(share.value) if share is not None else None,
+        drift_share=number("drift_share"),
         decayed=bool(decayed.value) if decayed is not None else None,
-        as_of=str(as_of.value) if as_of is not None else None,
+        as_of=str(as_of.value) if as_of is not None and as_of.value else None,
+        retrain_threshold=number("retrain_threshold"),
+        severe_threshold=number("severe_threshold"),
     )
 
 
@@ -126,7 +198,9 @@ SENSOR_TAG = "market/sensor"
 
 def run_request(decision: Decision, sensor_name: str) -> dg.RunRequest:
     tags = {
-        "market/kind": decision.job,
+        # the job's own concurrency tag: a request's tags replace the job's of the same key
+        "market/kind": "retrain",
+        "market/job": decision.job,
         "market/trigger": decision.observation.asset,
         "market/reason": decision.reason[:200],
         SENSOR_TAG: sensor_name,
@@ -159,8 +233,10 @@ def in_cooldown(
     jobs=[retrain_job, sweep_job],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Launches `retrain` when the drift share reaches its threshold or the champions "
-    "decay, and `sweep` (re-tune, then retrain) when drift is severe.",
+    description="Launches `retrain` when the drift share reaches its calibrated threshold or "
+    "the champions decay, `sweep` (re-tune, then retrain) when drift is severe, and `retrain` on "
+    "the calendar every 21 sessions of new labeled data; never when no labeled session has "
+    "arrived since the last retrain.",
 )
 def drift_retrain_sensor(
     context: dg.SensorEvaluationContext, trigger_thresholds: TriggerThresholds
@@ -168,27 +244,39 @@ def drift_retrain_sensor(
     cursor = json.loads(context.cursor) if context.cursor else {}
     observations, after = new_observations(context.instance, cursor)
     cursor_out = json.dumps(after, sort_keys=True)
-    if not observations:
-        return dg.SensorResult(
-            skip_reason=dg.SkipReason("no new feature_drift or model_health materialization"),
-            cursor=cursor_out,
-        )
     policy = trigger_thresholds.policy()
+    progress = data_progress(context.instance)
     decisions = [decide(o, policy) for o in observations]
     chosen = most_severe(decisions)
     if chosen is None:
-        reasons = "; ".join(d.reason for d in decisions[-4:])
-        return dg.SensorResult(skip_reason=dg.SkipReason(reasons), cursor=cursor_out)
-    waiting = in_cooldown(
-        context.instance,
-        context.sensor_name,
-        chosen.observation.as_of,
-        trigger_thresholds.cooldown_days,
-    )
-    if waiting:
+        chosen = calendar_decision(progress, policy)
+    if chosen is None:
+        if not observations:
+            reason = "no new feature_drift or model_health materialization"
+        else:
+            reason = "; ".join(d.reason for d in decisions[-4:])
+        if progress.labeled_through:
+            reason += f"; calendar: {progress.describe()}"
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=cursor_out)
+    if progress.nothing_new:
         return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"{chosen.reason}; {waiting}"), cursor=cursor_out
+            skip_reason=dg.SkipReason(
+                f"{chosen.reason}; but no new labeled data: {progress.describe()} — a retrain "
+                "would refit the same rows"
+            ),
+            cursor=cursor_out,
         )
+    if chosen.observation.asset != "calendar":
+        waiting = in_cooldown(
+            context.instance,
+            context.sensor_name,
+            chosen.observation.as_of,
+            trigger_thresholds.cooldown_days,
+        )
+        if waiting:
+            return dg.SensorResult(
+                skip_reason=dg.SkipReason(f"{chosen.reason}; {waiting}"), cursor=cursor_out
+            )
     context.log.info(f"launching {chosen.job}: {chosen.reason}")
     return dg.SensorResult(
         run_requests=[run_request(chosen, context.sensor_name)], cursor=cursor_out

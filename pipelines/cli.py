@@ -9,6 +9,16 @@
     market summary                                              what the lake holds
     market sql "SELECT ..."                                     DuckDB over the lake
     market warehouse [PATH]                                     write a DuckDB file of views
+    market halt [--reason TEXT]                                 serve HOLD everywhere until resumed
+    market resume                                               lift the halt
+    market champion list                                        champion, challenger, pin per model
+    market champion pin MODEL [VERSION] [--reason TEXT]         make VERSION champion and keep it
+    market champion unpin MODEL                                 let promotion replace it again
+    market champion rollback MODEL [VERSION] [--reason TEXT]    back to the previous champion
+    market champion audit                                       every operator action, oldest first
+
+Operator commands take --user (default: the login name); each one is audited in
+<data>/control/audit.jsonl.
 
 Runs go to the Dagster instance in $DAGSTER_HOME, so they show up in `make ui`.
 """
@@ -16,6 +26,7 @@ Runs go to the Dagster instance in $DAGSTER_HOME, so they show up in `make ui`.
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 import time
 from pathlib import Path
@@ -350,6 +361,147 @@ def _cmd_warehouse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operator_resources():
+    """The MLflow tracking and operator-control resources of the local deployment."""
+    from resources import build_resources
+
+    resources = build_resources()
+    return resources["mlflow_tracking"], resources["operator_control"]
+
+
+def _default_user() -> str:
+    """The login name, for the audit trail (``unknown`` where the system cannot tell)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _print_table(rows: list[dict], columns: list[str]) -> None:
+    import polars as pl
+
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(columns, pl.String), orient="row")
+    with pl.Config(
+        tbl_rows=1000,
+        tbl_cols=12,
+        fmt_str_lengths=60,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+        tbl_width_chars=200,
+    ):
+        print(frame)
+
+
+def _operator_action(action) -> int:
+    """Run one operator action; bad input (unknown model or version, nothing to resume) is
+    reported on stderr with exit code 2."""
+    try:
+        message = action()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(message)
+    return 0
+
+
+def _cmd_halt(args: argparse.Namespace) -> int:
+    _, control = _operator_resources()
+
+    def halt() -> str:
+        control.halt(args.reason, args.user)
+        return f"trading HALTED by {args.user}: every signal is HOLD until `market resume`"
+
+    return _operator_action(halt)
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    _, control = _operator_resources()
+
+    def resume() -> str:
+        control.resume(args.user)
+        return f"trading resumed by {args.user}: the next signals run serves the rule again"
+
+    return _operator_action(resume)
+
+
+def _cmd_champion_pin(args: argparse.Namespace) -> int:
+    tracking, control = _operator_resources()
+
+    def pin() -> str:
+        version = control.pin(tracking, args.model, args.version, args.user, args.reason)
+        return f"{args.model}: version {version} is champion and pinned"
+
+    return _operator_action(pin)
+
+
+def _cmd_champion_unpin(args: argparse.Namespace) -> int:
+    tracking, control = _operator_resources()
+
+    def unpin() -> str:
+        version = control.unpin(tracking, args.model, args.user, args.reason)
+        return f"{args.model}: version {version} unpinned (promotion may replace it again)"
+
+    return _operator_action(unpin)
+
+
+def _cmd_champion_rollback(args: argparse.Namespace) -> int:
+    tracking, control = _operator_resources()
+
+    def rollback() -> str:
+        version = control.rollback(tracking, args.model, args.version, args.user, args.reason)
+        return f"{args.model}: champion rolled back to version {version}"
+
+    return _operator_action(rollback)
+
+
+def _cmd_champion_list(args: argparse.Namespace) -> int:
+    from quant.models import MODEL_FAMILIES
+    from resources.mlflow_tracking import CHALLENGER, CHAMPION
+
+    tracking, control = _operator_resources()
+    rows = []
+    for name, family in MODEL_FAMILIES.items():
+        champion = tracking.version_by_alias(name, CHAMPION)
+        challenger = tracking.version_by_alias(name, CHALLENGER)
+        pinned = control.pinned(name)
+        rows.append(
+            {
+                "model": name,
+                "family": family,
+                "champion": "-" if champion is None else str(champion.version),
+                "challenger": "-" if challenger is None else str(challenger.version),
+                "pinned": "-" if pinned is None else f"yes (version {pinned})",
+            }
+        )
+    _print_table(rows, ["model", "family", "champion", "challenger", "pinned"])
+    halt = control.halted()
+    if halt is None:
+        print("trading: active")
+    else:
+        print(f"trading: HALTED since {halt['at']} by {halt['user']}: {halt['reason'] or '-'}")
+    return 0
+
+
+AUDIT_COLUMNS = ["at", "user", "action", "model", "version", "previous_version", "reason"]
+
+
+def _cmd_champion_audit(args: argparse.Namespace) -> int:
+    _, control = _operator_resources()
+    records = control.audit()
+    if not records:
+        print("no operator actions recorded yet")
+        return 0
+    rows = [{c: "" if r.get(c) is None else str(r[c]) for c in AUDIT_COLUMNS} for r in records]
+    _print_table(rows, AUDIT_COLUMNS)
+    return 0
+
+
+def _add_operator_arguments(p: argparse.ArgumentParser, reason: bool = True) -> None:
+    p.add_argument("--user", default=_default_user(), help="who acts (default: login name)")
+    if reason:
+        p.add_argument("--reason", default="", help="why, for the audit trail")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="market", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -390,6 +542,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("warehouse", help="write a DuckDB file holding views over the lake")
     p.add_argument("path", nargs="?")
     p.set_defaults(func=_cmd_warehouse)
+    p = sub.add_parser("halt", help="serve HOLD (position 0) for every symbol until resumed")
+    _add_operator_arguments(p)
+    p.set_defaults(func=_cmd_halt)
+    p = sub.add_parser("resume", help="lift the halt")
+    _add_operator_arguments(p, reason=False)
+    p.set_defaults(func=_cmd_resume)
+    champion = sub.add_parser("champion", help="champion models: list, pin, unpin, roll back")
+    verbs = champion.add_subparsers(dest="champion_command", required=True)
+    p = verbs.add_parser("list", help="champion, challenger and pin of every model")
+    p.set_defaults(func=_cmd_champion_list)
+    p = verbs.add_parser("pin", help="make VERSION (default: the champion) champion, pinned")
+    p.add_argument("model")
+    p.add_argument("version", nargs="?")
+    _add_operator_arguments(p)
+    p.set_defaults(func=_cmd_champion_pin)
+    p = verbs.add_parser("unpin", help="release the pin (automatic promotion resumes)")
+    p.add_argument("model")
+    _add_operator_arguments(p)
+    p.set_defaults(func=_cmd_champion_unpin)
+    p = verbs.add_parser("rollback", help="champion back to VERSION (default: the previous one)")
+    p.add_argument("model")
+    p.add_argument("version", nargs="?")
+    _add_operator_arguments(p)
+    p.set_defaults(func=_cmd_champion_rollback)
+    p = verbs.add_parser("audit", help="the operator audit trail, oldest first")
+    p.set_defaults(func=_cmd_champion_audit)
     return parser
 
 

@@ -11,6 +11,7 @@ from assets import (
     ingestion,
     labels,
     monitoring,
+    promotion,
     serving,
     training,
     tuning,
@@ -34,6 +35,7 @@ defs = dg.Definitions(
             evaluation,
             backtest,
             monitoring,
+            promotion,
             serving,
         ]
     ),

@@ -71,9 +71,9 @@ sweep_job = dg.define_asset_job(
 
 monitor_job = dg.define_asset_job(
     "monitor",
-    selection=dg.AssetSelection.assets("feature_drift", "model_health"),
-    description="Feature drift and champion health on the stored data (the nightly run's last "
-    "steps, on their own).",
+    selection=dg.AssetSelection.assets("feature_drift", "model_health", "shadow_promotion"),
+    description="Feature drift, champion health and promotion in shadow on the stored data (the "
+    "nightly run's last steps, on their own).",
 )
 
 NIGHTLY_ASSETS = (
@@ -85,6 +85,7 @@ NIGHTLY_ASSETS = (
     "labels",
     "feature_drift",
     "model_health",
+    "shadow_promotion",
     "signals",
 )
 
@@ -93,7 +94,8 @@ nightly_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*NIGHTLY_ASSETS),
     description="The nightly run for the whole universe, one step per stage: ingestion, the "
     "blocking contract, validated bars, features and their checks, market context, labels, "
-    "feature drift, champion health and today's signals. The drift sensor reacts to its "
+    "feature drift, champion health, promotion in shadow and today's signals (from the "
+    "champions it leaves). The drift sensor reacts to its "
     "monitoring results.",
 )
 

@@ -16,7 +16,17 @@ import polars as pl
 
 from quant.features import FEATURES
 from quant.features.context import CONTEXT_COLUMNS
-from quant.splits import PURGED, SPLITS, TEST, TRAIN, VALIDATION, SplitConfig, assign_splits
+from quant.splits import (
+    PURGED,
+    SPLITS,
+    TEST,
+    TRAIN,
+    VALIDATION,
+    SplitConfig,
+    SplitWindows,
+    assign_splits,
+    resolve_windows,
+)
 
 KEYS = ["symbol", "date"]
 PRICE_FEATURES = [f.name for f in FEATURES if not f.uses_volume]
@@ -40,11 +50,13 @@ LABEL_FIELDS = [
 @dataclass(frozen=True)
 class TrainingSet:
     """The assembled frame (sorted by symbol, date, with a ``split`` column: train, validation,
-    test or purged) and how many rows were dropped or purged."""
+    test, purged or outside), the windows it was split by, and how many rows were dropped or
+    purged."""
 
     frame: pl.DataFrame
     dropped: dict[str, int] = field(default_factory=dict)
     feature_columns: tuple[str, ...] | None = None
+    windows: SplitWindows | None = None
 
     @property
     def features(self) -> list[str]:
@@ -66,14 +78,30 @@ class TrainingSet:
         return source.select(self.features).to_numpy().astype(np.float64)
 
 
+def warm_panel(
+    features: pl.DataFrame, context: pl.DataFrame, labels: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Features + context (+ the label fields, left-joined: unlabeled rows stay) per (symbol,
+    date), sorted, without warm-up rows (a price feature or a context column still undefined):
+    the frame every model predicts from."""
+    frame = features.join(context.select(*KEYS, *CONTEXT_FEATURES), on=KEYS, how="left")
+    if labels is not None:
+        fields = [c for c in LABEL_FIELDS if c in labels.columns]
+        frame = frame.join(labels.select(*KEYS, *fields), on=KEYS, how="left")
+    required = [c for c in [*PRICE_FEATURES, *CONTEXT_FEATURES] if c in frame.columns]
+    return frame.filter(pl.all_horizontal(pl.col(required).is_not_null())).sort(KEYS)
+
+
 def build_training_set(
     features: pl.DataFrame,
     context: pl.DataFrame,
     labels: pl.DataFrame,
     config: SplitConfig,
+    anchors: frozenset[str] | None = None,
 ) -> TrainingSet:
-    """Join features, context and labels per (symbol, date); drop warm-up, unlabeled and purged
-    rows; tag every remaining row with its split."""
+    """Join features, context and labels per (symbol, date); drop warm-up and unlabeled rows;
+    resolve the windows (anchored to ``anchors``, see ``quant.splits``) and tag every remaining
+    row with its split."""
     frame = (
         features.join(context.select(*KEYS, *CONTEXT_FEATURES), on=KEYS, how="left")
         .join(labels.select(*KEYS, *LABEL_FIELDS), on=KEYS, how="inner")
@@ -83,13 +111,23 @@ def build_training_set(
     required = [c for c in [*PRICE_FEATURES, *CONTEXT_FEATURES] if c in frame.columns]
     warm = frame.filter(pl.all_horizontal(pl.col(required).is_not_null()))
     labeled = warm.filter(pl.all_horizontal(pl.col(REQUIRED_LABELS).is_not_null()))
-    split = labeled.with_columns(assign_splits(labeled, config))
+    windows = resolve_windows(labeled, config, anchors)
+    split = labeled.with_columns(assign_splits(labeled, windows))
     dropped = {
         "warm_up": total - warm.height,
         "unlabeled": warm.height - labeled.height,
         "purged": int((split["split"] == PURGED).sum()),
     }
-    return TrainingSet(split, dropped)
+    return TrainingSet(split, dropped, windows=windows)
+
+
+def load_training_set(
+    frame: pl.DataFrame, config: SplitConfig, anchors: frozenset[str] | None = None
+) -> TrainingSet:
+    """A stored training-set frame as a ``TrainingSet``, its windows resolved again from its
+    own rows (the same rule on the same rows gives the same windows)."""
+    ordered = frame.sort(KEYS)
+    return TrainingSet(ordered, windows=resolve_windows(ordered, config, anchors))
 
 
 def split_summary(training: TrainingSet) -> pl.DataFrame:

@@ -9,7 +9,8 @@ sessions up to t) is what the naive baselines predict. Returns use the adjusted 
 - volatility: realized volatility of daily log returns over the next 20 sessions,
   sqrt(252 * mean(r^2)) (zero-mean, annualized); baseline: the same over the last 20 sessions.
 - regime: the regime of the next 20 sessions. Thresholds are estimated per symbol on the
-  training split only (rows whose label ends on or before ``train_end``), then applied everywhere:
+  training window only (rows whose label ends on or before its ``train_end``: an explicit date,
+  or the rolling window's, which moves with the data), then applied everywhere:
 
   1. HighVol when forward realized vol >= its training 80th percentile, or the mean VIX over the
      next 20 sessions >= its training 80th percentile (market-wide stress);
@@ -30,6 +31,8 @@ from datetime import date
 from enum import IntEnum
 
 import polars as pl
+
+from quant.splits import SplitConfig, resolve_windows
 
 TRADING_DAYS = 252
 SYMBOL = "symbol"
@@ -54,12 +57,16 @@ REGIME_NAMES = ["Bear", "Sideways", "Bull", "HighVol"]
 
 @dataclass(frozen=True)
 class LabelConfig:
-    """Label definitions; ``train_end`` bounds the data the regime thresholds may see."""
+    """Label definitions. The regime thresholds may see rows whose label ends by ``train_end``;
+    without one, by the train end of the ``split`` windows resolved on the data itself (the
+    windows the training set will use), anchored to ``anchors``."""
 
     up_threshold: float = 0.001
     down_threshold: float = -0.001
     horizon: int = 20
-    train_end: date = date(2023, 12, 31)
+    train_end: date | None = None
+    split: SplitConfig | None = None
+    anchors: frozenset[str] | None = None
     vol_quantile: float = 0.8
     vix_quantile: float = 0.8
     band_scale: float = 0.5
@@ -72,6 +79,16 @@ class LabelConfig:
             )
         if self.horizon < 2:
             raise ValueError(f"horizon must be at least 2 sessions, got {self.horizon}")
+        if self.train_end is None and self.split is None:
+            raise ValueError("labels need a train_end or a split config to fit regime thresholds")
+
+    def threshold_end(self, forward: pl.DataFrame) -> date:
+        """The last label end the regime thresholds may read, for ``forward`` (symbol, date,
+        label_end)."""
+        if self.train_end is not None:
+            return self.train_end
+        assert self.split is not None
+        return resolve_windows(forward, self.split, self.anchors).train_end
 
 
 LABEL_COLUMNS = {
@@ -141,10 +158,14 @@ class RegimeThresholds:
 
     table: pl.DataFrame
 
+    fitted_through: date | None = None
+
     @classmethod
     def fit(cls, forward: pl.DataFrame, config: LabelConfig) -> RegimeThresholds:
-        """Estimate on rows whose 20-session label ends on or before ``train_end`` only."""
-        train = forward.filter(pl.col("label_end") <= config.train_end)
+        """Estimate on rows whose 20-session label ends on or before the training window's end
+        only (``LabelConfig.threshold_end``)."""
+        end = config.threshold_end(forward)
+        train = forward.filter(pl.col("label_end") <= end)
         table = train.group_by(SYMBOL).agg(
             pl.col("fwd_vol_20").quantile(config.vol_quantile, "linear").alias("vol_high"),
             pl.col("fwd_vix_20").quantile(config.vix_quantile, "linear").alias("vix_high"),
@@ -155,7 +176,7 @@ class RegimeThresholds:
             ).alias("band"),
             pl.col("fwd_vol_20").drop_nulls().len().alias("n_train"),
         )
-        return cls(table.sort(SYMBOL))
+        return cls(table.sort(SYMBOL), end)
 
 
 def _classify(ret: str, vol: str, vix: str) -> pl.Expr:
@@ -198,7 +219,7 @@ def compute_labels(
     the persistence baseline reads). The last rows of each symbol have null forward labels: their
     future has not happened yet.
     """
-    config = config or LabelConfig()
+    config = config or LabelConfig(split=SplitConfig())
     forward = forward_quantities(bars, vix, config)
     thresholds = RegimeThresholds.fit(forward, config)
     return assign_regimes(forward, thresholds), thresholds

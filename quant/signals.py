@@ -110,3 +110,16 @@ def combine(
 def latest(signals: pl.DataFrame) -> pl.DataFrame:
     """Each symbol's most recent signal."""
     return signals.sort("symbol", "date").group_by("symbol", maintain_order=True).last()
+
+
+def halt_all(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame``'s signals as served under an operator halt: every signal HOLD, position 0.
+
+    The model outputs (probabilities, volatility, regime, edge) are kept, so what the models
+    said during a halt stays visible; ``halted`` is set to True on every row.
+    """
+    return frame.with_columns(
+        pl.lit(HOLD, pl.String).alias("signal"),
+        pl.lit(0.0, pl.Float64).alias("position"),
+        pl.lit(True, pl.Boolean).alias("halted"),
+    )

@@ -1,17 +1,19 @@
 """Dagster resources: market-data sources, the Parquet lake, the raw landing area, DuckDB,
-the modelling configuration and MLflow."""
+the modelling configuration, MLflow, the served log and the operator controls."""
 
 from __future__ import annotations
 
 import os
 
 from resources import settings
+from resources.control import OperatorControl
 from resources.lake import ParquetLake, ParquetLakeIOManager
 from resources.landing import RawLanding
 from resources.market_data import MarketData
 from resources.mlflow_tracking import MlflowTracking
 from resources.modeling import ModelingConfig
 from resources.optuna_storage import OptunaStorage
+from resources.served_log import ServedLog
 from resources.warehouse import DuckDBWarehouse
 
 
@@ -38,4 +40,6 @@ def build_resources() -> dict[str, object]:
             ui_url=settings.mlflow_ui_url(),
         ),
         "optuna_storage": OptunaStorage(url=settings.optuna_storage_url()),
+        "served_log": ServedLog(lake_dir=str(settings.lake_dir())),
+        "operator_control": OperatorControl(root=str(settings.data_dir() / "control")),
     }

@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
@@ -197,6 +197,7 @@ class Champion:
     version: str
     run_id: str
     model: object
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def load_champions(
@@ -216,6 +217,11 @@ def load_champions(
         if found is None:
             continue
         champions[name] = Champion(
-            name, family, str(found.version), found.run_id, tracking.load(name, found.version)
+            name,
+            family,
+            str(found.version),
+            found.run_id,
+            tracking.load(name, found.version),
+            dict(found.tags),
         )
     return champions

@@ -1,7 +1,10 @@
-"""Modelling configuration as a resource: split dates, label thresholds, model sizes, seeds.
+"""Modelling configuration as a resource: split mode and windows, label thresholds, model sizes,
+seeds, and the rules of promotion in shadow.
 
 One place for everything a retrain may want to change from the launchpad (e.g. a smaller
-``lstm_max_epochs`` for a quick run), shared by the labels, the training set and every model.
+``lstm_max_epochs`` for a quick run), shared by the labels, the training set, every model and
+the shadow promotion. No date is a constant: the default ``rolling`` split anchors the windows
+to the data's own last labeled session; ``fixed`` takes explicit research dates.
 """
 
 from __future__ import annotations
@@ -12,14 +15,22 @@ import dagster as dg
 
 from quant.labels import LabelConfig
 from quant.models.lstm import LSTMConfig
-from quant.splits import SplitConfig
+from quant.promotion import ShadowPolicy
+from quant.splits import FIXED, ROLLING, SplitConfig
+from quant.universe import AssetClass, Universe
 
 
 class ModelingConfig(dg.ConfigurableResource):
-    """Defaults follow DESIGN.md §6: train ≤ 2023-12-31, validation 2024-H1, test after."""
+    """Defaults follow DESIGN.md §6: rolling windows (validation = the last 126 labeled
+    sessions of the equities, train = everything before, expanding), refit on train +
+    validation after selection, promotion decided in shadow on 21 new sessions."""
 
-    train_end: str = "2023-12-31"
-    validation_end: str = "2024-06-30"
+    split_mode: str = ROLLING
+    validation_sessions: int = 126
+    train_years: float | None = None
+    # fixed mode only (research): explicit ISO dates
+    train_end: str | None = None
+    validation_end: str | None = None
     horizon: int = 20
     walk_forward_folds: int = 4
     up_threshold: float = 0.001
@@ -32,6 +43,11 @@ class ModelingConfig(dg.ConfigurableResource):
     lstm_sequence: int = 20
     forest_trees: int = 100
     bootstrap_samples: int = 200
+    shadow_sessions: int = 21
+    shadow_alpha: float = 0.05
+    margin_log_loss: float = 0.002
+    margin_qlike: float = 0.02
+    margin_balanced_accuracy: float = 0.01
 
     @classmethod
     def for_profile(cls, profile: str) -> ModelingConfig:
@@ -50,20 +66,30 @@ class ModelingConfig(dg.ConfigurableResource):
         raise ValueError(f"MARKET_MODEL_PROFILE must be 'full' or 'quick', got {profile!r}")
 
     def split_config(self) -> SplitConfig:
-        return SplitConfig(
-            train_end=date.fromisoformat(self.train_end),
-            validation_end=date.fromisoformat(self.validation_end),
-            horizon=self.horizon,
-            n_folds=self.walk_forward_folds,
-            embargo=self.horizon,
-        )
+        common = {
+            "validation_sessions": self.validation_sessions,
+            "train_years": self.train_years,
+            "horizon": self.horizon,
+            "n_folds": self.walk_forward_folds,
+            "embargo": self.horizon,
+        }
+        if self.split_mode == FIXED:
+            if not (self.train_end and self.validation_end):
+                raise ValueError("split_mode 'fixed' needs train_end and validation_end dates")
+            return SplitConfig.fixed(
+                date.fromisoformat(self.train_end),
+                date.fromisoformat(self.validation_end),
+                **common,
+            )
+        return SplitConfig(mode=self.split_mode, **common)
 
-    def label_config(self) -> LabelConfig:
+    def label_config(self, anchors: frozenset[str] | None = None) -> LabelConfig:
         return LabelConfig(
             up_threshold=self.up_threshold,
             down_threshold=self.down_threshold,
             horizon=self.horizon,
-            train_end=date.fromisoformat(self.train_end),
+            split=self.split_config(),
+            anchors=anchors,
         )
 
     def lstm_config(self) -> LSTMConfig:
@@ -74,3 +100,20 @@ class ModelingConfig(dg.ConfigurableResource):
             patience=self.lstm_patience,
             seed=self.seed,
         )
+
+    def shadow_policy(self) -> ShadowPolicy:
+        return ShadowPolicy(
+            sessions=self.shadow_sessions,
+            alpha=self.shadow_alpha,
+            margins={
+                "direction": self.margin_log_loss,
+                "volatility": self.margin_qlike,
+                "regime": self.margin_balanced_accuracy,
+            },
+            horizon=self.horizon,
+        )
+
+
+def anchor_symbols(universe: Universe) -> frozenset[str]:
+    """The symbols the pooled windows are anchored to: the universe's equities."""
+    return frozenset(i.symbol for i in universe.of_class(AssetClass.EQUITY))

@@ -15,12 +15,14 @@ import polars as pl
 import pytest
 
 from resources import settings
+from resources.control import OperatorControl
 from resources.lake import ParquetLake, ParquetLakeIOManager
 from resources.landing import RawLanding
 from resources.market_data import MarketData
 from resources.mlflow_tracking import MlflowTracking
 from resources.modeling import ModelingConfig
 from resources.optuna_storage import OptunaStorage
+from resources.served_log import ServedLog
 from resources.warehouse import DuckDBWarehouse
 
 SAMPLE_DIR = settings.PROJECT_ROOT / "data" / "sample"
@@ -50,6 +52,8 @@ def make_resources(
             artifact_root=str(data_dir / "mlflow" / "artifacts"),
         ),
         "optuna_storage": OptunaStorage(url=f"sqlite:///{data_dir / 'optuna' / 'optuna.db'}"),
+        "served_log": ServedLog(lake_dir=str(data_dir / "lake")),
+        "operator_control": OperatorControl(root=str(data_dir / "control")),
     }
 
 

@@ -11,6 +11,7 @@ import polars as pl
 from quant.dataset import TrainingSet
 from quant.labels import Direction
 from quant.models.frames import (
+    KEYS,
     FitRecord,
     scatter,
     sorted_frame,
@@ -186,3 +187,10 @@ class SoftVotingEnsemble:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(weight > 0, total / weight, np.nan)
         return with_outputs(ordered, dict(zip(PROBA_COLUMNS, mean.T, strict=True)))
+
+
+def vote_frames(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """The soft vote of already computed direction predictions (symbol, date, p_*), with the
+    ensemble's rule: each row averages the members that scored it."""
+    stacked = pl.concat([f.select(*KEYS, *PROBA_COLUMNS) for f in frames]).drop_nulls(PROBA_COLUMNS)
+    return stacked.group_by(KEYS).agg(pl.col(PROBA_COLUMNS).mean()).sort(KEYS)

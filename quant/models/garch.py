@@ -85,8 +85,14 @@ class GarchForecaster:
         self.params: dict[str, GarchParams] = {}
         self.skipped: dict[str, str] = {}
 
-    def fit(self, frame: pl.DataFrame, train_end: datetime.date) -> GarchForecaster:
-        """Estimate one GARCH(1,1) per symbol on its non-null returns dated <= ``train_end``.
+    def fit(
+        self,
+        frame: pl.DataFrame,
+        train_end: datetime.date,
+        start: datetime.date | None = None,
+    ) -> GarchForecaster:
+        """Estimate one GARCH(1,1) per symbol on its non-null returns dated <= ``train_end``
+        (and >= ``start`` when given: a sliding window).
 
         A symbol with fewer than ``MIN_TRAIN`` training returns, whose optimizer fails or does not
         converge, or whose parameters are not finite is left out of ``params`` and listed in
@@ -98,6 +104,7 @@ class GarchForecaster:
         train = (
             frame.lazy()
             .filter((pl.col(DATE) <= train_end) & pl.col(RETURN).is_not_null())
+            .filter(pl.lit(True) if start is None else pl.col(DATE) >= start)
             .filter(pl.col(RETURN).is_not_nan())
             .sort(SYMBOL, DATE, maintain_order=True)
             .collect()

@@ -43,13 +43,16 @@ class VolatilityGarchModel:
 
 
 def train_volatility_garch(
-    training: TrainingSet, train_end: date, horizon: int = 20
+    training: TrainingSet, train_end: date, horizon: int = 20, start: date | None = None
 ) -> tuple[VolatilityGarchModel, FitRecord]:
-    """Fit one GARCH(1,1) per symbol on returns dated up to ``train_end``."""
+    """Fit one GARCH(1,1) per symbol on returns dated up to ``train_end`` (and from ``start``,
+    for a sliding window)."""
     garch = GarchForecaster(horizon=horizon).fit(
-        training.frame.select("symbol", "date", RETURN), train_end
+        training.frame.select("symbol", "date", RETURN), train_end, start=start
     )
-    fitted = np.flatnonzero((training.frame["date"] <= train_end).to_numpy())
+    dates = training.frame["date"]
+    inside = dates <= train_end if start is None else (dates <= train_end) & (dates >= start)
+    fitted = np.flatnonzero(inside.to_numpy())
     record = FitRecord(
         fit_rows=fitted,
         scaling_rows=np.array([], dtype=int),
@@ -79,9 +82,10 @@ def train_volatility_lstm(
     training: TrainingSet,
     config: LSTMConfig | None = None,
     epoch_callback: Callable[[int, float], None] | None = None,
+    early_stopping: bool = True,
 ) -> tuple[VolatilityLSTMModel, FitRecord]:
     """Standardize on training rows, fit log(forward vol) on windows ending in train, early-stop
-    on windows ending in validation."""
+    on windows ending in validation (without ``early_stopping``: every epoch, e.g. a refit)."""
     config = config or LSTMConfig()
     train, valid = train_and_validation_rows(training)
     scaler = Standardizer.fit(training.matrix()[train])
@@ -96,6 +100,7 @@ def train_volatility_lstm(
         valid_windows,
         target[valid_ends],
         epoch_callback=epoch_callback,
+        early_stopping=early_stopping,
     )
     record = sequence_fit_record(network, train, train_windows, valid_windows)
     return VolatilityLSTMModel(training.features, scaler, network, config.sequence_length), record

@@ -59,12 +59,15 @@ class XGBoostClassifier:
         validation log loss after every round."""
         self.feature_names = list(feature_names)
         train = xgb.DMatrix(x_train, label=y_train, feature_names=self.feature_names)
-        valid = xgb.DMatrix(x_valid, label=y_valid, feature_names=self.feature_names)
+        evals = []
+        if len(y_valid):  # a refit on train + validation has nothing left to watch
+            valid = xgb.DMatrix(x_valid, label=y_valid, feature_names=self.feature_names)
+            evals = [(valid, "validation")]
         self.booster = xgb.train(
             self._booster_params(),
             train,
             num_boost_round=self.num_boost_round,
-            evals=[(valid, "validation")],
+            evals=evals,
             early_stopping_rounds=self.early_stopping_rounds,
             callbacks=list(callbacks),
             verbose_eval=False,

@@ -4,6 +4,9 @@
     feature_drift(reference, current, features, thresholds) -> DriftReport (pooled over symbols)
     drift_by_symbol(reference, current, features, thresholds) -> per-symbol PSI summary
     current_window(frame, sessions, end)                    -> the last N sessions per symbol
+    reference_drift_shares(reference, features, window, step) -> drift share of each reference
+                                                               window against the rest
+    calibrated_thresholds(shares, quantile)                 -> (retrain, severe) share levels
 
 The reference is what the model was trained on; the current frame is what it is now scoring
 (typically ``current_window`` of the latest features). Drift is judged per feature, pooled over
@@ -18,6 +21,11 @@ all symbols, with two complementary measures:
   across ~100 features some reject by chance, hence the Benjamini-Hochberg correction.
 
 A feature is flagged only when both agree: a large move that is also statistically real.
+
+How large a drift share is alarming depends on the features: market-wide ones (volatility,
+rates, breadth) change regime every few quarters, so even windows of the training period itself
+drift against the rest of it. ``reference_drift_shares`` measures that null distribution and
+``calibrated_thresholds`` turns it into thresholds in place of a constant.
 """
 
 from __future__ import annotations
@@ -334,4 +342,280 @@ def current_window(
         frame = frame.filter(pl.col(DATE) <= end)
     return frame.sort(SYMBOL, DATE).filter(
         pl.col(DATE).rank("ordinal", descending=True).over(SYMBOL) <= sessions
+    )
+
+
+# --- the drift share's own distribution inside the reference -----------------------------------
+
+SHARES_SCHEMA = {
+    "window_start": pl.Date,
+    "window_end": pl.Date,
+    "drift_share": pl.Float64,
+    "drifted_features": pl.Int64,
+}
+KS_EXACT_MAX_N = 10_000  # scipy's ks_2samp(method="auto") is exact up to this many per side
+# Beyond n * D^2 = 10.4 the asymptotic KS p-value 2 * smirnov(n, D) is below 2 exp(-2 n D^2)
+# ~ 2e-9 (Massart's bound); it is computed only if that bound could change a decision.
+KS_BOUND_NDD = 10.4
+MIN_THRESHOLD = 1e-6  # a calibrated threshold never reaches 0: a share of 0 is never drift
+
+
+def _window_starts(n_dates: int, window: int, step: int, max_windows: int | None) -> np.ndarray:
+    """First date code of each complete window; evenly spaced down to ``max_windows``."""
+    starts = np.arange(0, max(n_dates - window + 1, 0), step, dtype=np.int64)
+    if max_windows is not None and starts.size > max_windows:
+        keep = np.unique(np.round(np.linspace(0, starts.size - 1, max_windows)).astype(np.int64))
+        starts = starts[keep]
+    return starts
+
+
+@dataclass(frozen=True)
+class _WindowStats:
+    """Per (window, feature): PSI, KS statistic, the KS ``en`` (effective sample size) and the
+    KS p-value where scipy's exact small-sample path applies (NaN: asymptotic or untested)."""
+
+    psi: np.ndarray
+    ks_d: np.ndarray
+    ks_en: np.ndarray
+    ks_p_exact: np.ndarray
+
+
+def _rest_quantiles(
+    xs: np.ndarray, rest_before: np.ndarray, n_rest: int, q: np.ndarray
+) -> np.ndarray:
+    """``np.quantile(rest, q)`` (method "linear"), the rest being ``xs`` minus a window's rows.
+
+    ``xs`` are all of the feature's values, sorted, and ``rest_before[j]`` counts the rest's
+    values before the window's j-th row in that order, so the rest's value of rank r sits at
+    position r + #{j: rest_before[j] <= r}. The interpolation repeats numpy's arithmetic
+    (``_lerp``) so the bin edges, hence the PSI, are bit-identical to ``psi()`` on the rest.
+    """
+    virtual = (n_rest - 1) * q
+    below = np.where(virtual >= n_rest - 1, n_rest - 1, np.floor(virtual))
+    above = np.minimum(below + 1, n_rest - 1)
+    ranks = np.concatenate([below, above]).astype(np.int64)
+    at = ranks + np.searchsorted(rest_before, ranks, side="right")
+    a, b = xs[at[: q.size]], xs[at[q.size :]]
+    gamma = virtual - below
+    diff = b - a
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` of a small float array without NaN (sort, drop repeats): the same values."""
+    ordered = np.sort(values)
+    return ordered[np.append(True, ordered[1:] != ordered[:-1])]
+
+
+def _feature_windows(
+    values: np.ndarray,
+    day: np.ndarray,
+    starts: np.ndarray,
+    window: int,
+    thresholds: DriftThresholds,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """PSI and KS of every window against the rest of the reference, for one feature.
+
+    ``values``: the feature's finite reference values in date order; ``day``: their date codes
+    (non-decreasing). They are sorted once into ``xs``; a window's
+    rows and the rest partition ``xs``, so both empirical CDFs (KS) and both bin counts (PSI)
+    are counts of window rows before a position of ``xs``: a binary search in the window's
+    sorted positions, never a pass over the whole reference per window. The KS statistic is
+    read only where it can peak: at the end of each group of tied values that holds window rows
+    or precedes one (elsewhere the rest's CDF gains and the window's stays put), and at the end.
+    NaN where ``feature_drift`` leaves the feature untested or its PSI undefined.
+    """
+    n_windows, n = starts.size, values.size
+    psi_out, d_out, en_out, p_out = (np.full(n_windows, NAN) for _ in range(4))
+    if n == 0:
+        return psi_out, d_out, en_out, p_out
+    order = np.argsort(values, kind="stable")
+    xs = values[order]
+    by_day = np.empty(n, dtype=np.int64)
+    by_day[order] = np.arange(n)  # position in xs of each value, the values in date order
+    new_value = np.append(True, xs[1:] != xs[:-1])
+    group = np.cumsum(new_value) - 1  # tie group of each position
+    group_end = np.flatnonzero(np.append(new_value[1:], True))  # CDFs are read here
+    first = np.searchsorted(day, np.concatenate([starts, starts + window]))
+    q = np.linspace(0.0, 1.0, thresholds.bins + 1)
+    for w in range(n_windows):
+        at = np.sort(by_day[first[w] : first[n_windows + w]])  # the window's positions in xs
+        n_cur = at.size
+        n_rest = n - n_cur
+        if min(n_cur, n_rest) < thresholds.min_rows:
+            continue
+        held = group[at]
+        held = held[np.append(True, held[1:] != held[:-1])]
+        peaks = np.sort(np.concatenate([held - 1, held, [group_end.size - 1]]))
+        peaks = peaks[np.append(peaks[1:] != peaks[:-1], True) & (peaks >= 0)]
+        ends = group_end[peaks]
+        cur_cdf = np.searchsorted(at, ends, side="right")
+        gap = cur_cdf / n_cur - (ends + 1 - cur_cdf) / n_rest
+        d_out[w] = np.abs(gap).max()
+        big, small = float(max(n_rest, n_cur)), float(min(n_rest, n_cur))
+        en_out[w] = np.round(big * small / (big + small))
+        if big <= KS_EXACT_MAX_N:  # scipy's exact path: small samples, cheap to rerun
+            inside = np.zeros(n, dtype=bool)
+            inside[at] = True
+            p_out[w] = stats.ks_2samp(xs[~inside], xs[inside]).pvalue
+
+        rest_before = at - np.arange(n_cur)
+        edges = _sorted_unique(_rest_quantiles(xs, rest_before, n_rest, q))
+        if edges.size < 2:
+            continue  # constant rest: PSI undefined, KS still counts
+        below = np.searchsorted(xs, edges[1:-1], side="left")  # values below each inner edge
+        cur_below = np.searchsorted(at, below, side="left")
+        rest_counts = np.diff(np.concatenate([[0], below - cur_below, [n_rest]]))
+        cur_counts = np.diff(np.concatenate([[0], cur_below, [n_cur]]))
+        psi_out[w] = _psi_from_shares(rest_counts / n_rest, cur_counts / n_cur)
+    return psi_out, d_out, en_out, p_out
+
+
+def _bh_drifted(p: np.ndarray, psi_large: np.ndarray, ks_alpha: float) -> np.ndarray:
+    """``feature_drift``'s rule on one window's tested features."""
+    return psi_large & (stats.false_discovery_control(p, method="bh") < ks_alpha)
+
+
+def _drift_decisions(stats_: _WindowStats, thresholds: DriftThresholds) -> np.ndarray:
+    """Drifted flags (windows x features) from PSI and KS, BH-adjusted within each window.
+
+    The asymptotic p-value (``kstwo.sf``, what ``ks_2samp`` uses beyond 10,000 rows a side) costs
+    ~1 ms where n·D² is moderate to large, and most drifting windows have many such features.
+    Where n·D² >= ``KS_BOUND_NDD`` it lies in [0, 2 exp(-2 n D²)]; BH decisions can only grow
+    as p-values fall, so a window is decided from the two ends of those intervals when they
+    agree, and only otherwise are its p-values computed. The decisions are those of computing
+    every p-value.
+    """
+    tested = np.isfinite(stats_.ks_d)
+    exact = np.isfinite(stats_.ks_p_exact)
+    with np.errstate(invalid="ignore"):
+        ndd = stats_.ks_en * stats_.ks_d**2
+        bounded = tested & ~exact & (ndd >= KS_BOUND_NDD)
+        psi_large = stats_.psi >= thresholds.psi
+    p = stats_.ks_p_exact.copy()
+    compute = tested & ~exact & ~bounded
+    p[compute] = np.clip(stats.kstwo.sf(stats_.ks_d[compute], stats_.ks_en[compute]), 0.0, 1.0)
+    upper = np.where(bounded, np.minimum(2.0 * np.exp(-2.0 * ndd), 1.0), NAN)
+    drifted = np.zeros(tested.shape, dtype=bool)
+    for w in np.flatnonzero(tested.any(axis=1)):
+        cols = np.flatnonzero(tested[w])
+        loose = bounded[w, cols]
+        low = np.where(loose, 0.0, p[w, cols])
+        high = np.where(loose, upper[w, cols], p[w, cols])
+        flags = _bh_drifted(low, psi_large[w, cols], thresholds.ks_alpha)
+        if loose.any() and not np.array_equal(
+            flags, _bh_drifted(high, psi_large[w, cols], thresholds.ks_alpha)
+        ):
+            sharp = p[w, cols]
+            sharp[loose] = np.clip(
+                stats.kstwo.sf(stats_.ks_d[w, cols[loose]], stats_.ks_en[w, cols[loose]]), 0, 1
+            )
+            flags = _bh_drifted(sharp, psi_large[w, cols], thresholds.ks_alpha)
+        drifted[w, cols] = flags
+    return drifted
+
+
+def reference_drift_shares(
+    reference: pl.DataFrame,
+    features: list[str],
+    window: int = 63,
+    step: int | None = None,
+    thresholds: DriftThresholds = DriftThresholds(),
+    max_windows: int | None = None,
+) -> pl.DataFrame:
+    """The drift share's null distribution: how much the reference drifts against itself.
+
+    The reference period is cut into consecutive windows of ``window`` sessions (its sorted
+    unique dates; a window starts every ``step`` sessions, default ``window``: non-overlapping;
+    the last incomplete window is dropped). Each window, all symbols' rows on its dates, is
+    judged by exactly the rule of ``feature_drift`` against the rest of the reference (the
+    reference without that window's dates): its ``drift_share`` is what the monitor would have
+    reported for a quarter the model was trained on. Market-wide features (volatility, rates,
+    breadth) move between regimes, so these shares are far from 0; their distribution, not a
+    constant, is what a current window's share should be compared with (``calibrated_thresholds``).
+
+    Windows here are blocks of sessions of the pooled panel, while ``current_window`` takes each
+    symbol's own last rows; the two coincide when the symbols share a calendar. ``max_windows``
+    keeps that many evenly spaced windows (useful with a small ``step``); None keeps them all.
+
+    Returns one row per window: ``window_start``, ``window_end`` (its first and last date),
+    ``drift_share`` (NaN when no feature could be tested) and ``drifted_features``. The same
+    values as calling ``feature_drift(rest, window_rows, ...)`` window by window, but each
+    feature's reference is sorted once and every window is read off it by binary searches
+    (about 1 s for 24 windows x 105 features of the 26-symbol sample, against ~13 s for the
+    loop; see ``benchmarks/bench_drift_calibration.py``).
+    """
+    if window < 1:
+        raise ValueError(f"window must be >= 1, got {window}")
+    step = window if step is None else step
+    if step < 1:
+        raise ValueError(f"step must be >= 1, got {step}")
+    if max_windows is not None and max_windows < 1:
+        raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+    _check_columns(reference, [DATE, *features], "reference")
+    reference = reference.sort(DATE, maintain_order=True)
+    dates, day = np.unique(reference.get_column(DATE).to_numpy(), return_inverse=True)
+    day = day.ravel()
+    starts = _window_starts(dates.size, window, step, max_windows)
+    if starts.size == 0:
+        return pl.DataFrame(schema=SHARES_SCHEMA)
+
+    columns = []
+    for feature in features:
+        values = reference.get_column(feature).cast(pl.Float64).to_numpy()
+        finite = np.isfinite(values)
+        columns.append(_feature_windows(values[finite], day[finite], starts, window, thresholds))
+    stacked = _WindowStats(*(np.column_stack([c[i] for c in columns]) for i in range(4)))
+    drifted = _drift_decisions(stacked, thresholds)
+    n_tested = np.isfinite(stacked.ks_d).sum(axis=1)
+    n_drifted = drifted.sum(axis=1)
+    return pl.DataFrame(
+        {
+            "window_start": dates[starts],
+            "window_end": dates[starts + window - 1],
+            "drift_share": np.where(n_tested > 0, n_drifted / np.maximum(n_tested, 1), NAN),
+            "drifted_features": n_drifted.astype(np.int64),
+        },
+        schema=SHARES_SCHEMA,
+    )
+
+
+def calibrated_thresholds(
+    shares: np.ndarray,
+    quantile: float = 0.95,
+    severe_quantile: float = 1.0,
+    severe_floor_gap: float = 0.1,
+) -> tuple[float, float]:
+    """(retrain, severe) drift-share thresholds read off the reference's own drift shares.
+
+    ``shares``: the null distribution, e.g. ``reference_drift_shares(...)["drift_share"]``
+    (non-finite values are ignored). retrain = its ``quantile`` quantile; severe = the larger of
+    its ``severe_quantile`` quantile (default: the largest share the reference ever showed) and
+    retrain + ``severe_floor_gap``, so the two levels stay apart when the null is narrow. Both
+    are clipped to (0, 1] (at least ``MIN_THRESHOLD``: a share of 0 is never drift).
+
+    How to read it: with the defaults, a current window whose drift share reaches the retrain
+    threshold is less usual than 95 % of the reference's own windows of the same length: the
+    inputs moved more than they routinely did during the period the model learned from. Severe
+    means more than the reference ever moved (or well beyond the retrain level). It says nothing
+    about whether the model got worse; that is the decay test's job. With ~25 windows the 95 %
+    quantile sits between the two largest shares, so it is itself uncertain by a few hundredths.
+    Fewer than 4 finite shares raise ValueError: too little history to calibrate.
+    """
+    for name, value in (("quantile", quantile), ("severe_quantile", severe_quantile)):
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"{name} must lie in (0, 1], got {value}")
+    if severe_floor_gap < 0:
+        raise ValueError(f"severe_floor_gap must be >= 0, got {severe_floor_gap}")
+    values = _finite(shares)
+    if values.size < 4:
+        raise ValueError(
+            f"{values.size} reference window(s) with a drift share: too little history to "
+            "calibrate thresholds (need >= 4; use a longer reference or a smaller window/step)"
+        )
+    retrain = float(np.quantile(values, quantile))
+    severe = max(float(np.quantile(values, severe_quantile)), retrain + severe_floor_gap)
+    return (
+        float(np.clip(retrain, MIN_THRESHOLD, 1.0)),
+        float(np.clip(severe, MIN_THRESHOLD, 1.0)),
     )

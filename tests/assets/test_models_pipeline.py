@@ -1,12 +1,23 @@
-"""Labels, training set, the six models and the report through Dagster on a real instance, with
-a temporary MLflow store: every model registered, the first as champion, a retrain judged as
-challenger on the same test window."""
+"""Labels, training set, the six models, the report and promotion in shadow through Dagster on a
+real instance, with a temporary MLflow store: retrains a quarter apart train on newer windows,
+the first versions serve at once, the later ones are judged on sessions they never saw."""
+
+from datetime import date
 
 import dagster as dg
 import polars as pl
 import pytest
 
-from assets import evaluation, features, ingestion, labels, training, tuning, validation
+from assets import (
+    evaluation,
+    features,
+    ingestion,
+    labels,
+    promotion,
+    training,
+    tuning,
+    validation,
+)
 from assets.partitions import UNIVERSE
 from quant.models import MODEL_FAMILIES
 from resources.mlflow_tracking import CHALLENGER, CHAMPION, MlflowTracking, load_champions
@@ -16,14 +27,16 @@ from tests.support.runs import range_tags
 pytestmark = pytest.mark.slow
 FIRST, LAST = UNIVERSE.symbols[0], UNIVERSE.symbols[-1]
 ALL = dg.load_assets_from_modules(
-    [ingestion, validation, features, labels, training, tuning, evaluation]
+    [ingestion, validation, features, labels, training, tuning, evaluation, promotion]
 )
 RETRAIN = ["training_set", *MODEL_FAMILIES, "model_report"]
+CAUSAL = ("ohlcv", "features")  # per symbol; market_context is one frame
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    """Every symbol ingested, validated, with features, context and labels, on one instance."""
+    """Every symbol ingested, validated, with features, context and labels, on one instance;
+    plus the full frames, to replay the lake as it was on earlier dates."""
     root = tmp_path_factory.mktemp("models")
     data_dir = root / "data"
     data_dir.mkdir()
@@ -35,35 +48,57 @@ def pipeline(tmp_path_factory):
                 ALL, selection=selection, instance=instance, resources=resources, tags=tags
             )
             assert result.success, selection
-        for selection, run_tags in ((["market_context"], {}), (["labels"], tags)):
-            result = dg.materialize(
-                ALL, selection=selection, instance=instance, resources=resources, tags=run_tags
-            )
-            assert result.success, selection
-        yield resources, instance
+        result = dg.materialize(
+            ALL, selection=["market_context"], instance=instance, resources=resources
+        )
+        assert result.success
+        lake = resources["lake"]
+        full = {asset: {s: lake.read(asset, s) for s in UNIVERSE.symbols} for asset in CAUSAL}
+        full["market_context"] = lake.read("market_context")
+        yield resources, instance, full
 
 
-def retrain(pipeline) -> dg.ExecuteInProcessResult:
-    resources, instance = pipeline
-    return dg.materialize(ALL, selection=RETRAIN, instance=instance, resources=resources)
+def as_of(pipeline, day: date | None) -> None:
+    """The lake as a nightly run on ``day`` would have left it (None: all data): bars,
+    features and context cut at ``day`` (they are causal: the look-ahead check proves a cut
+    leaves every earlier value unchanged), labels recomputed from them."""
+    resources, instance, full = pipeline
+    lake = resources["lake"]
+    keep = (lambda f: f) if day is None else (lambda f: f.filter(pl.col("date") <= day))
+    for asset in CAUSAL:
+        for symbol, frame in full[asset].items():
+            lake.write(asset, keep(frame), symbol)
+    lake.write("market_context", keep(full["market_context"]))
+    result = dg.materialize(
+        ALL,
+        selection=["labels"],
+        instance=instance,
+        resources=resources,
+        tags=range_tags(FIRST, LAST),
+    )
+    assert result.success
 
 
-def test_labels_carry_thresholds_and_shares(pipeline):
-    resources, instance = pipeline
-    stored = resources["lake"].read("labels", "AAPL")
-    assert {"direction", "fwd_vol_20", "regime", "regime_now", "label_end"} <= set(stored.columns)
-    event = instance.get_latest_materialization_event(dg.AssetKey("labels"))
-    assert event is not None
+def run(pipeline, selection: list[str]) -> dg.ExecuteInProcessResult:
+    resources, instance, _ = pipeline
+    result = dg.materialize(ALL, selection=selection, instance=instance, resources=resources)
+    assert result.success, selection
+    return result
 
 
-def test_retrain_registers_every_model_as_champion_then_judges_a_challenger(pipeline):
-    resources, _ = pipeline
+def version_tags(tracking: MlflowTracking, name: str, version: str) -> dict[str, str]:
+    return tracking.client().get_model_version(name, version).tags
+
+
+def test_retrains_a_quarter_apart_then_promotion_in_shadow(pipeline):
+    resources, _, _ = pipeline
     tracking: MlflowTracking = resources["mlflow_tracking"]
-    first = retrain(pipeline)
-    assert first.success
+
+    as_of(pipeline, date(2026, 1, 15))
+    first = run(pipeline, RETRAIN)
     (report,) = first.asset_materializations_for_node("model_report")
     meta = report.metadata
-    assert "headline" in meta and "promotion" in meta
+    assert meta["scored_split"].value == "validation"  # rolling: the selection models' window
     assert "majority_class" in meta["direction_xgboost__metrics"].value
     assert "naive_trailing_20d" in meta["volatility_garch__metrics"].value
     assert "persistence" in meta["regime_random_forest__metrics"].value
@@ -72,29 +107,66 @@ def test_retrain_registers_every_model_as_champion_then_judges_a_challenger(pipe
     for name in MODEL_FAMILIES:
         champion = tracking.version_by_alias(name, CHAMPION)
         assert champion is not None and str(champion.version) == "1", name
-        run = tracking.client().get_run(champion.run_id)
-        assert run.data.tags["dagster_run_id"] == first.run_id
-        assert len(run.data.tags["data_version"]) == 16
-        assert (
-            "test_log_loss" in run.data.metrics
-            or "test_qlike" in run.data.metrics
-            or ("test_balanced_accuracy" in run.data.metrics)
-        )
-    xgb_run = tracking.client().get_run(
+        assert "first model serves" in champion.tags["promotion"]
+        run_tags = tracking.client().get_run(champion.run_id).data.tags
+        assert run_tags["dagster_run_id"] == first.run_id
+        assert len(run_tags["data_version"]) == 16
+        for tag in ("train_start", "train_end", "validation_start", "validation_end"):
+            assert run_tags[tag] == champion.tags[tag]
+        # the windows end with the data, not on a constant
+        assert date.fromisoformat(champion.tags["data_as_of"]) <= date(2026, 1, 15)
+        assert date.fromisoformat(champion.tags["data_as_of"]) >= date(2026, 1, 5)
+    v1 = version_tags(tracking, "direction_xgboost", "1")
+
+    as_of(pipeline, date(2026, 4, 15))
+    second = run(pipeline, RETRAIN)
+    v2 = version_tags(tracking, "direction_xgboost", "2")
+    days = (date.fromisoformat(v2["train_end"]) - date.fromisoformat(v1["train_end"])).days
+    assert 80 <= days <= 100  # the window moved a quarter with the data
+    assert v2["validation_end"] > v1["validation_end"] and v2["data_as_of"] > v1["data_as_of"]
+    first_run = tracking.client().get_run(
         tracking.version_by_alias("direction_xgboost", CHAMPION).run_id
     )
-    assert "baseline_majority_class_log_loss" in xgb_run.data.metrics
-    stored = resources["lake"].read("model_report")
-    assert set(stored["model"].unique()) == set(MODEL_FAMILIES)
-
-    # the same data and seeds give an equally good model: it may not replace the champion
-    second = retrain(pipeline)
-    assert second.success
+    second_run = tracking.client().get_run(
+        tracking.client().get_model_version("direction_xgboost", "2").run_id
+    )
+    assert first_run.data.tags["data_version"] != second_run.data.tags["data_version"]
+    assert second_run.data.tags["dagster_run_id"] == second.run_id
     for name in MODEL_FAMILIES:
         assert str(tracking.version_by_alias(name, CHAMPION).version) == "1", name
         challenger = tracking.version_by_alias(name, CHALLENGER)
-        assert challenger is not None and str(challenger.version) == "2", name
-        assert "does not beat" in challenger.tags["promotion"]
+        assert str(challenger.version) == "2", name
+        assert challenger.tags["shadow_status"] == "pending"
+    # nothing after the challenger's data yet: every model waits
+    waiting = run(pipeline, ["shadow_promotion"])
+    table = resources["lake"].read("shadow_promotion")
+    assert set(table["status"]) == {"pending: 0/21 shadow sessions"}, table
+    assert (
+        "0 decided"
+        in waiting.asset_materializations_for_node("shadow_promotion")[0].metadata["verdict"].value
+    )
+
+    # the rest of the data arrives: next-session labels for ~29 new sessions, 20-session labels
+    # for only ~10 of them
+    as_of(pipeline, None)
+    run(pipeline, ["shadow_promotion"])
+    table = resources["lake"].read("shadow_promotion")
+    by_model = {row["model"]: row for row in table.iter_rows(named=True)}
+    for name in ("direction_xgboost", "direction_lstm", "direction_ensemble"):
+        row = by_model[name]
+        assert row["status"] in ("promoted", "rejected"), row
+        assert row["kind"] == "refresh"  # same configuration, newer data
+        tags = version_tags(tracking, name, "2")
+        assert tags["shadow_decision"] == row["status"]
+        assert tags["shadow_start"] > tags["data_as_of"]  # judged only on sessions it never saw
+        assert int(tags["shadow_sessions"]) >= 21
+        assert float(tags["shadow_p_value"]) == pytest.approx(row["p_value"], rel=1e-3)
+        champion = str(tracking.version_by_alias(name, CHAMPION).version)
+        assert champion == ("2" if row["status"] == "promoted" else "1")
+        assert tracking.version_by_alias(name, CHALLENGER) is None
+    for name in ("volatility_garch", "volatility_lstm", "regime_random_forest"):
+        assert by_model[name]["status"].startswith("pending:"), by_model[name]
+        assert str(tracking.version_by_alias(name, CHAMPION).version) == "1"
 
     champions = load_champions(tracking)
     assert set(champions) == set(MODEL_FAMILIES)

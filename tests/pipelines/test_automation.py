@@ -85,3 +85,75 @@ def test_a_recent_launch_puts_the_sensor_in_cool_down(instance):
     assert not held.run_requests and "cool-down" in held.skip_reason.skip_message
     drift(instance, 0.42, "2024-10-15")
     assert tick(instance, held.cursor).run_requests[0].job_name == "retrain"
+
+
+def report(instance: dg.DagsterInstance, asset: str, **metadata: object) -> None:
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset, metadata=metadata))
+
+
+def test_calibrated_thresholds_of_the_reading_decide_unless_fixed(instance):
+    report(
+        instance,
+        "feature_drift",
+        drift_share=0.25,
+        current_end="2024-09-03",
+        retrain_threshold=0.21,
+        severe_threshold=0.4,
+    )
+    (request,) = tick(instance).run_requests
+    assert request.job_name == "retrain" and "0.25 >= 0.21" in request.tags["market/reason"]
+    # an operator's fixed threshold wins over the calibrated one
+    held = tick(instance, retrain_drift_share=0.3)
+    assert not held.run_requests and "0.25 < 0.30" in held.skip_reason.skip_message
+    report(
+        instance,
+        "feature_drift",
+        drift_share=0.45,
+        current_end="2024-10-03",
+        retrain_threshold=0.21,
+        severe_threshold=0.4,
+    )
+    swept = tick(instance, held.cursor)
+    assert swept.run_requests[0].job_name == "sweep"
+    # a sweep keeps the retrain concurrency key: it never runs beside a retrain
+    assert swept.run_requests[0].tags["market/kind"] == "retrain"
+
+
+def test_calendar_retrains_every_21_new_labeled_sessions_and_never_on_the_same_data(instance):
+    report(instance, "training_set", validation_end="2026-03-31")
+    report(instance, "model_health", decayed=False, labeled_through="2026-04-15")
+    early = tick(instance)
+    assert not early.run_requests
+    assert "10 labeled sessions since the last retrain" in early.skip_reason.skip_message
+    report(instance, "model_health", decayed=False, labeled_through="2026-05-01")
+    (due,) = tick(instance, early.cursor).run_requests
+    assert due.job_name == "retrain"
+    assert due.run_key == "retrain:calendar:2026-05-01"
+    assert "calendar (every 21 sessions): 22 labeled sessions" in due.tags["market/reason"]
+    # configurable: every 5 sessions is due already at 2026-04-15's 10
+    report(instance, "model_health", decayed=False, labeled_through="2026-04-15")
+    assert tick(instance, retrain_every_sessions=5).run_requests[0].run_key.endswith("2026-04-15")
+
+
+def test_no_launch_without_new_labeled_data_whatever_the_drift(instance):
+    report(instance, "training_set", validation_end="2026-04-30")
+    report(instance, "model_health", decayed=True, labeled_through="2026-04-30")
+    drift(instance, 0.9, "2026-05-29")
+    held = tick(instance)
+    assert not held.run_requests
+    message = held.skip_reason.skip_message
+    assert "no new labeled data" in message and "0 labeled sessions" in message
+
+
+def test_weekly_sweep_is_skipped_when_nothing_new_was_labeled(instance):
+    from pipelines.automation import weekly_sweep_schedule
+
+    when = datetime(2026, 11, 28, 6, 0, tzinfo=ZoneInfo("America/New_York"))
+    report(instance, "training_set", validation_end="2026-04-30")
+    report(instance, "model_health", decayed=False, labeled_through="2026-04-30")
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    skipped = weekly_sweep_schedule(context)
+    assert isinstance(skipped, dg.SkipReason) and "no new labeled data" in skipped.skip_message
+    report(instance, "model_health", decayed=False, labeled_through="2026-05-08")
+    request = weekly_sweep_schedule(context)
+    assert request.run_key == "sweep-2026-11-28"

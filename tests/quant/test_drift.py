@@ -1,4 +1,5 @@
-"""Drift monitoring on samples with known answers: PSI, KS + Benjamini-Hochberg, windows."""
+"""Drift monitoring on samples with known answers: PSI, KS + Benjamini-Hochberg, windows, and
+the drift share's null distribution inside the reference (calibrated thresholds)."""
 
 import math
 from datetime import date, timedelta
@@ -7,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from scipy import stats
 
 from quant.monitoring import (
     DriftReport,
@@ -16,6 +18,8 @@ from quant.monitoring import (
     feature_drift,
     psi,
 )
+from quant.monitoring import drift as drift_module
+from quant.monitoring.drift import calibrated_thresholds, reference_drift_shares
 
 
 def _panel(rng: np.random.Generator, n: int, shifts: list[float], symbol: str = "AAA"):
@@ -238,3 +242,216 @@ def test_current_window_takes_the_last_sessions_per_symbol_up_to_end():
     ]
     with pytest.raises(ValueError):
         current_window(frame, sessions=0)
+
+
+# --- reference_drift_shares / calibrated_thresholds --------------------------------------------
+
+
+def _sessions(n: int, start: date = date(2020, 1, 6)) -> list[date]:
+    """``n`` weekdays from ``start``."""
+    days, day = [], start
+    while len(days) < n:
+        if day.weekday() < 5:
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def _dated_panel(
+    rng: np.random.Generator, n_dates: int, n_symbols: int, n_features: int, shift=None
+) -> pl.DataFrame:
+    """N(0, 1) features f00.. for every (symbol, date); ``shift(date_index, feature_index)``
+    (vectorised over date indices) is added when given."""
+    dates = _sessions(n_dates)
+    day = np.repeat(np.arange(n_dates), n_symbols)
+    data = {}
+    for j in range(n_features):
+        x = rng.normal(0.0, 1.0, day.size)
+        data[f"f{j:02d}"] = x + (shift(day, j) if shift else 0.0)
+    return pl.DataFrame(
+        {
+            "symbol": np.tile([f"S{i:02d}" for i in range(n_symbols)], n_dates),
+            "date": [dates[d] for d in day],
+            **data,
+        }
+    )
+
+
+def _loop_shares(reference: pl.DataFrame, features: list[str], starts, window, thresholds):
+    """The definition, window by window with ``feature_drift``: (drift_share, drifted)."""
+    dates = reference.get_column("date").unique().sort()
+    out = []
+    for s in starts:
+        days = dates[s : s + window].implode()
+        report = feature_drift(
+            reference.filter(~pl.col("date").is_in(days)),
+            reference.filter(pl.col("date").is_in(days)),
+            features,
+            thresholds,
+        )
+        out.append((report.drift_share, report.drifted_count))
+    return out
+
+
+def _assert_same_as_loop(shares: pl.DataFrame, expected: list[tuple[float, int]]) -> None:
+    assert shares.height == len(expected)
+    for row, (share, count) in zip(shares.iter_rows(named=True), expected, strict=True):
+        assert row["drifted_features"] == count
+        if math.isnan(share):
+            assert math.isnan(row["drift_share"])
+        else:
+            assert row["drift_share"] == share
+
+
+def test_reference_drift_shares_equal_feature_drift_window_by_window_small_samples():
+    """Small panel (scipy's exact KS path): ties, missing values, a constant and a shift."""
+    rng = np.random.default_rng(20)
+    n_dates, n_symbols = 150, 8
+    panel = _dated_panel(rng, n_dates, n_symbols, 3, lambda d, j: 1.5 * ((j == 1) & (d >= 60)))
+    day = np.repeat(np.arange(n_dates), n_symbols)
+    panel = panel.with_columns(
+        pl.Series("ties", rng.integers(0, 4, day.size).astype(float)),  # discrete: tied values
+        pl.Series("warmup", np.where(day < 40, np.nan, rng.normal(size=day.size))),
+        pl.lit(2.0).alias("constant"),  # PSI undefined, KS still tested
+    ).sample(fraction=1.0, shuffle=True, seed=1)  # row order must not matter
+    features = ["f00", "f01", "f02", "ties", "warmup", "constant"]
+    thresholds = DriftThresholds(min_rows=50)
+    shares = reference_drift_shares(panel, features, window=30, thresholds=thresholds)
+    expected = _loop_shares(panel, features, range(0, 150, 30), 30, thresholds)
+    _assert_same_as_loop(shares, expected)
+    assert shares.get_column("drifted_features").max() >= 1  # the shift at date 60 is seen
+
+
+def test_reference_drift_shares_equal_feature_drift_on_large_samples():
+    """Over 10,000 rows a side scipy switches to the asymptotic KS p-value (and the bounds)."""
+    rng = np.random.default_rng(21)
+    shift = lambda d, j: np.where(d // 40 == j, 0.6, 0.0) + 0.004 * d * (j == 4)  # noqa: E731
+    panel = _dated_panel(rng, 240, 60, 5, shift)
+    features = [f"f{j:02d}" for j in range(5)]
+    shares = reference_drift_shares(panel, features, window=40)
+    expected = _loop_shares(panel, features, range(0, 240, 40), 40, DriftThresholds())
+    _assert_same_as_loop(shares, expected)
+    assert [c for _, c in expected] != [0] * 6
+
+
+def test_drift_decisions_from_bounds_equal_those_from_exact_p_values(monkeypatch):
+    """BH decisions read off p-value bounds (refined where the bounds disagree) are exactly the
+    decisions from every p-value computed."""
+    rng = np.random.default_rng(22)
+    n_windows, n_features = 300, 8
+    en = np.full((n_windows, n_features), 2_000.0)
+    d = np.sqrt(rng.uniform(0.5, 8.0, en.shape) / en)  # n D^2 in [0.5, 8]: p ~ 1e-7 .. 0.9
+    psi_values = rng.uniform(0.0, 0.4, en.shape)
+    d[rng.random(en.shape) < 0.1] = np.nan  # untested features
+    window_stats = drift_module._WindowStats(psi_values, d, en, np.full(en.shape, np.nan))
+    thresholds = DriftThresholds()
+    monkeypatch.setattr(drift_module, "KS_BOUND_NDD", 0.0)  # every p-value starts as a bound
+    calls = []
+    real = drift_module._bh_drifted
+    monkeypatch.setattr(drift_module, "_bh_drifted", lambda *a: calls.append(1) or real(*a))
+    got = drift_module._drift_decisions(window_stats, thresholds)
+    assert len(calls) > 2 * n_windows  # some windows needed their exact p-values
+    for w in range(n_windows):
+        cols = np.isfinite(d[w])
+        p = np.clip(stats.kstwo.sf(d[w, cols], en[w, cols]), 0, 1)
+        adjusted = stats.false_discovery_control(p, method="bh")
+        expected = (psi_values[w, cols] >= 0.2) & (adjusted < 0.05)
+        assert got[w, cols].tolist() == expected.tolist()
+        assert not got[w, ~cols].any()
+
+
+def test_reference_windows_arithmetic():
+    rng = np.random.default_rng(23)
+    panel = _dated_panel(rng, 130, 3, 1)
+    dates = _sessions(130)
+
+    out = reference_drift_shares(panel, ["f00"], window=20)  # 6 x 20 + 10: the 10 are dropped
+    assert out.columns == ["window_start", "window_end", "drift_share", "drifted_features"]
+    assert out.get_column("window_start").to_list() == [dates[i] for i in range(0, 101, 20)]
+    assert out.get_column("window_end").to_list() == [dates[i + 19] for i in range(0, 101, 20)]
+
+    overlapping = reference_drift_shares(panel, ["f00"], window=20, step=15)
+    assert overlapping.height == (130 - 20) // 15 + 1 == 8
+    assert overlapping.get_column("window_start").to_list() == [dates[i] for i in range(0, 106, 15)]
+    assert overlapping.get_column("window_end").to_list() == [
+        dates[i + 19] for i in range(0, 106, 15)
+    ]
+
+    assert reference_drift_shares(panel, ["f00"], window=130).height == 1
+    empty = reference_drift_shares(panel, ["f00"], window=131)
+    assert empty.height == 0 and empty.columns == out.columns
+    # evenly spaced subset: first, middle and last of the 111 one-step windows
+    spaced = reference_drift_shares(panel, ["f00"], window=20, step=1, max_windows=3)
+    assert spaced.get_column("window_start").to_list() == [dates[0], dates[55], dates[110]]
+    assert spaced.get_column("window_end").to_list() == [dates[19], dates[74], dates[129]]
+    for bad in ({"window": 0}, {"step": 0}, {"max_windows": 0}):
+        with pytest.raises(ValueError):
+            reference_drift_shares(panel, ["f00"], **bad)
+    with pytest.raises(ValueError, match="nope"):
+        reference_drift_shares(panel, ["nope"])
+
+
+def test_stationary_reference_has_a_small_null_and_a_shift_exceeds_it():
+    rng = np.random.default_rng(24)
+    features = [f"f{j:02d}" for j in range(20)]
+    reference = _dated_panel(rng, 630, 20, 20)
+    null = reference_drift_shares(reference, features)
+    assert null.height == 10
+    shares = null.get_column("drift_share").to_numpy()
+    assert shares.max() <= 0.05  # no feature moves: at most the odd chance rejection
+    retrain, severe = calibrated_thresholds(shares)
+    assert 0 < retrain <= 0.05
+    assert severe == pytest.approx(retrain + 0.1, abs=1e-5)  # the floor gap above it
+    # a quarter in which 6 of the 20 features moved by one standard deviation
+    current = _dated_panel(rng, 63, 20, 20, lambda d, j: 1.0 * (j < 6))
+    share = feature_drift(reference, current, features).drift_share
+    assert share == pytest.approx(0.3)
+    assert share >= retrain
+
+
+def test_regime_change_inside_the_reference_raises_the_threshold():
+    """Half the features shift by 2 sd midway: every window drifts against the rest."""
+    rng = np.random.default_rng(25)
+    features = [f"f{j:02d}" for j in range(20)]
+    calm = _dated_panel(rng, 630, 20, 20)
+    regimes = _dated_panel(rng, 630, 20, 20, lambda d, j: 2.0 * ((j < 10) & (d >= 315)))
+    calm_shares = reference_drift_shares(calm, features).get_column("drift_share").to_numpy()
+    regime_shares = reference_drift_shares(regimes, features).get_column("drift_share").to_numpy()
+    assert np.median(regime_shares) >= 0.4 > np.max(calm_shares)
+    calm_retrain, _ = calibrated_thresholds(calm_shares)
+    regime_retrain, regime_severe = calibrated_thresholds(regime_shares)
+    assert regime_retrain >= calm_retrain + 0.3
+    assert regime_severe >= regime_retrain + 0.1
+    # a quarter like the reference's late regime: severe against the calm reference, routine
+    # (no more drift than the reference's own quarters) against the one that lived through it
+    current = _dated_panel(rng, 63, 20, 20, lambda d, j: 2.0 * (j < 10))
+    calm_share = feature_drift(calm, current, features).drift_share
+    regime_share = feature_drift(regimes, current, features).drift_share
+    assert calm_share >= calibrated_thresholds(calm_shares)[1]
+    assert regime_share <= regime_shares.max()
+
+
+def test_calibrated_thresholds_quantiles_floor_gap_and_clipping():
+    shares = np.linspace(0.0, 0.19, 20)
+    retrain, severe = calibrated_thresholds(shares)
+    assert retrain == pytest.approx(np.quantile(shares, 0.95))  # 0.1805
+    assert severe == pytest.approx(retrain + 0.1)  # the max (0.19) is closer than the gap
+    wide = np.array([0.1, 0.2, 0.3, 0.4, 0.9])
+    retrain, severe = calibrated_thresholds(wide, quantile=0.5)
+    assert (retrain, severe) == pytest.approx((0.3, 0.9))
+    assert calibrated_thresholds(wide, 0.5, severe_quantile=0.75) == pytest.approx((0.3, 0.4))
+    zeros = calibrated_thresholds(np.zeros(10))
+    assert 0 < zeros[0] <= 1e-6 and zeros[1] == pytest.approx(0.1)
+    assert calibrated_thresholds(np.ones(10)) == (1.0, 1.0)
+    assert calibrated_thresholds(np.array([0.9, 0.95, 0.97, 0.99]))[1] == 1.0
+    # non-finite shares are ignored, and fewer than 4 left is too little history
+    assert calibrated_thresholds(np.array([0.1, np.nan, 0.2, 0.3, 0.4]))[0] == pytest.approx(0.385)
+    with pytest.raises(ValueError, match="too little history"):
+        calibrated_thresholds(np.array([0.1, 0.2, 0.3, np.nan]))
+    with pytest.raises(ValueError, match="too little history"):
+        calibrated_thresholds(np.array([]))
+    for bad in ({"quantile": 0.0}, {"quantile": 1.5}, {"severe_quantile": 0.0}):
+        with pytest.raises(ValueError):
+            calibrated_thresholds(shares, **bad)
+    with pytest.raises(ValueError):
+        calibrated_thresholds(shares, severe_floor_gap=-0.1)

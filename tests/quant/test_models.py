@@ -1,6 +1,8 @@
 """The models on a real slice of the sample: no test row ever shapes a model, a leaked feature
 is caught by the evaluation, and the report puts every score beside its baselines."""
 
+from datetime import date
+
 import numpy as np
 import polars as pl
 import pytest
@@ -19,7 +21,8 @@ from quant.report import evaluate_direction, evaluate_regime, evaluate_volatilit
 from quant.splits import TEST, TRAIN, VALIDATION, SplitConfig
 from tests.support.training import small_training_set
 
-SPLITS = SplitConfig()
+# fixed research dates: these tests study one train / validation / test partition
+SPLITS = SplitConfig.fixed(date(2023, 12, 31), date(2024, 6, 30))
 TINY_LSTM = LSTMConfig(hidden_size=8, max_epochs=2, patience=1, batch_size=1024)
 
 

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from quant.backtest import Costs, benchmark_returns, performance, strategy_returns
-from quant.signals import BUY, HOLD, SELL, SignalRule, combine, soft_vote
+from quant.signals import BUY, HOLD, SELL, SignalRule, combine, halt_all, soft_vote
 
 D = date(2024, 7, 1)
 
@@ -104,3 +104,14 @@ def test_performance_on_known_series():
     assert stats["hit_rate_days"] == pytest.approx(2 / 3)
     two = pl.concat([panel([0.01, 0.03], [1, 1], "A"), panel([0.03, 0.01], [1, 1], "B")])
     assert benchmark_returns(two)["return"].to_list() == pytest.approx([0.02, 0.02])
+
+
+def test_halt_all_holds_everything_and_keeps_the_model_outputs():
+    frame = combine(*outputs([0.3, -0.3, 0.01], [1, 1, 1]))
+    assert frame["signal"].to_list() == [BUY, SELL, HOLD]
+    halted = halt_all(frame)
+    assert halted["signal"].to_list() == [HOLD] * 3
+    assert halted["position"].to_list() == [0.0] * 3
+    assert halted["halted"].to_list() == [True] * 3
+    kept = [c for c in frame.columns if c not in ("signal", "position")]
+    assert halted.select(kept).equals(frame.select(kept))
