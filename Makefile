@@ -64,14 +64,18 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 
 # The replay has its own instance and data folder: replaying writes history as known on past
-# dates into the lake, which must not replace the current data of `make run`.
+# dates into the lake, which must not replace the current data of `make run`. It steps on the
+# retrain calendar (every 21 sessions) with the quick model profile by default; RESUME=1
+# continues one that stopped.
 FROM ?= 2024-07-01
-TO ?= 2024-12-31
-EVERY ?= 5
-REPLAY := DAGSTER_HOME=$(CURDIR)/.dagster-replay MARKET_DATA_DIR=$(CURDIR)/data/replay
-replay: install  ## replay nightly runs + the drift sensor over FROM..TO, offline (own instance)
-	@mkdir -p .dagster-replay && cp dagster.yaml .dagster-replay/dagster.yaml
-	@$(REPLAY) $(BIN)/market replay --from $(FROM) --to $(TO) --every $(EVERY)
+TO ?= 2026-05-29
+EVERY ?= 21
+PROFILE ?= quick
+RESUME ?=
+REPLAY := DAGSTER_HOME=$(CURDIR)/.dagster-replay MARKET_DATA_DIR=$(CURDIR)/data/replay MARKET_MODEL_PROFILE=$(PROFILE)
+replay: install  ## replay nightly runs, calendar/drift retrains and shadow promotion over FROM..TO (own instance)
+	@$(if $(RESUME),,rm -rf .dagster-replay data/replay; )mkdir -p .dagster-replay && cp dagster.yaml .dagster-replay/dagster.yaml
+	@$(REPLAY) $(BIN)/market replay --from $(FROM) --to $(TO) --every $(EVERY) $(if $(RESUME),--resume)
 
 ui-replay: install  ## the web UI on the replay's instance (http://127.0.0.1:3000)
 	cd .dagster-replay && $(REPLAY) $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000

@@ -215,24 +215,41 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     from datetime import date
 
-    from pipelines.replay import replay
+    from pipelines.replay import ReplayLog, replay, replay_table
 
     def echo(step) -> None:
         share = "-" if step.drift_share is None else f"{step.drift_share:.3f}"
         launched = ", ".join(step.launched)
+        decided = ", ".join(
+            f"{d['model']} v{d['challenger']} {d['status']}" for d in step.decisions
+        )
         print(
             f"{step.as_of}  nightly {'ok' if step.nightly_ok else 'FAILED'}  drift {share}  "
-            f"decayed {step.decayed}  {step.sensor}  {launched}",
+            f"decayed {step.decayed}  {step.sensor}  {launched}  "
+            f"window {step.windows.get('train_end', '-')}/{step.windows.get('validation_end', '-')}"
+            f"  shadow: {decided or '-'}  ({step.seconds:.0f}s)",
             flush=True,
         )
 
+    log = ReplayLog(settings.data_dir() / "replay_steps.jsonl")
+    if not args.resume and log.path.exists():
+        log.path.unlink()
     print(f"replaying every {args.every}th session {args.start} .. {args.end}", flush=True)
+    started = time.perf_counter()
     steps = replay(
         date.fromisoformat(args.start),
         date.fromisoformat(args.end),
         every=args.every,
         launch=not args.no_launch,
         echo=echo,
+        log=log,
+    )
+    table = replay_table(steps)
+    out = log.path.with_name("replay.md")
+    out.write_text(table + "\n")
+    print(
+        f"\n{table}\n\nreplay: {len(steps)} steps in {time.perf_counter() - started:.0f}s; "
+        f"table in {out}"
     )
     return 0 if all(s.nightly_ok for s in steps) else 1
 
@@ -519,7 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="the nightly run and the drift sensor, session by session")
     p.add_argument("--from", dest="start", required=True)
     p.add_argument("--to", dest="end", required=True)
-    p.add_argument("--every", type=int, default=5, help="replay every Nth NYSE session")
+    p.add_argument("--every", type=int, default=21, help="replay every Nth NYSE session")
+    p.add_argument(
+        "--resume", action="store_true", help="continue a replay that stopped (its replay_steps.jsonl)"
+    )
     p.add_argument(
         "--no-launch", action="store_true", help="show what the sensor requests, run nothing"
     )

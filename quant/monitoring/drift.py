@@ -417,13 +417,14 @@ def _feature_windows(
     """PSI and KS of every window against the rest of the reference, for one feature.
 
     ``values``: the feature's finite reference values in date order; ``day``: their date codes
-    (non-decreasing). They are sorted once into ``xs``; a window's
-    rows and the rest partition ``xs``, so both empirical CDFs (KS) and both bin counts (PSI)
-    are counts of window rows before a position of ``xs``: a binary search in the window's
-    sorted positions, never a pass over the whole reference per window. The KS statistic is
-    read only where it can peak: at the end of each group of tied values that holds window rows
-    or precedes one (elsewhere the rest's CDF gains and the window's stays put), and at the end.
-    NaN where ``feature_drift`` leaves the feature untested or its PSI undefined.
+    (non-decreasing). They are sorted once into ``xs``. A window's rows and the rest partition
+    ``xs``, so both empirical CDFs (KS) and both bin counts (PSI) are counts of window rows
+    before a position of ``xs``: binary searches in the window's sorted positions, never a pass
+    over the whole reference per window. The KS statistic is read only where it can peak: at
+    the end of each group of tied values that holds window rows or precedes one (elsewhere the
+    rest's CDF gains and the window's stays put), and at the end. Returns PSI, KS D, KS ``en``
+    and the exact-path KS p-value per window; NaN where ``feature_drift`` leaves the feature
+    untested (or its PSI undefined, or the p-value asymptotic).
     """
     n_windows, n = starts.size, values.size
     psi_out, d_out, en_out, p_out = (np.full(n_windows, NAN) for _ in range(4))
@@ -541,9 +542,10 @@ def reference_drift_shares(
     Returns one row per window: ``window_start``, ``window_end`` (its first and last date),
     ``drift_share`` (NaN when no feature could be tested) and ``drifted_features``. The same
     values as calling ``feature_drift(rest, window_rows, ...)`` window by window, but each
-    feature's reference is sorted once and every window is read off it by binary searches
-    (about 1 s for 24 windows x 105 features of the 26-symbol sample, against ~13 s for the
-    loop; see ``benchmarks/bench_drift_calibration.py``).
+    feature's reference is sorted once and every window is read off it by binary searches:
+    ~1.3 s for 24 windows x 105 features of the 26-symbol sample (~13 s for the loop; see
+    ``benchmarks/bench_drift_calibration.py``). Time grows with the number of windows (~50 ms
+    each there), so with a small ``step`` cap them with ``max_windows`` (100 windows ≈ 4 s).
     """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
