@@ -86,6 +86,8 @@ warehouse: install  ## write data/warehouse.duckdb: views over the lake for the 
 bench: install  ## performance measurements (figures quoted in README.md)
 	$(BIN)/python benchmarks/bench_validation.py
 	$(BIN)/python benchmarks/bench_features.py
+	$(BIN)/python benchmarks/bench_drift_calibration.py
+	$(BIN)/python benchmarks/bench_health_false_alarms.py
 
 clean:  ## remove local outputs (lake, landing, caches, Dagster history); keeps .venv and the sample
 	rm -rf data/lake data/raw data/cache data/warehouse.duckdb data/mlflow data/optuna data/replay \

@@ -13,7 +13,7 @@ from assets.training import ANCHORS
 from quant.dataset import KEYS, MODEL_FEATURES
 from quant.evaluation import plots
 from quant.monitoring import drift as drift_stats
-from quant.monitoring.health import decay_test
+from quant.monitoring.health import HealthTolerances, decay_test
 from quant.monitoring.served_health import (
     HEALTH_METRIC,
     daily_losses,
@@ -97,7 +97,7 @@ def _panel(features: pl.DataFrame, market_context: pl.DataFrame) -> pl.DataFrame
     },
     owners=OWNERS,
     tags={"layer": "monitoring"},
-    code_version="1",
+    code_version="2",
     description="Drift of the recent feature window (default: last 63 sessions) against the "
     "champions' training window, pooled over symbols: PSI on reference quantile bins and a KS "
     "test with a Benjamini–Hochberg correction across features; a feature drifted when PSI >= "
@@ -194,9 +194,9 @@ class HealthConfig(dg.Config):
     window: int = 63
     min_sessions: int = 21
     alpha: float = 0.01
-    log_loss_tolerance: float = 0.02
-    qlike_tolerance: float = 0.05
-    regime_log_loss_tolerance: float = 0.05
+    log_loss_tolerance: float = HealthTolerances.log_loss
+    qlike_tolerance: float = HealthTolerances.qlike
+    regime_log_loss_tolerance: float = HealthTolerances.regime_log_loss
 
     def tolerance(self, family: str) -> float:
         return {
@@ -237,6 +237,7 @@ def _served_health(
         lag,
         alpha=config.alpha,
         min_sessions=config.min_sessions,
+        metric=HEALTH_METRIC[family],
     )
     per_symbol = (
         rows.with_columns(

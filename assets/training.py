@@ -79,7 +79,7 @@ def training_from_lake(frame: pl.DataFrame, modeling: ModelingConfig) -> Trainin
     kinds={"polars", "parquet"},
     owners=OWNERS,
     tags={"layer": "training"},
-    code_version="1",
+    code_version="2",
     metadata={
         "dagster/column_schema": column_schema(
             {

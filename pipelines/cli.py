@@ -154,7 +154,8 @@ def read_asset(name: str):
 
 
 def print_model_report() -> None:
-    """The test-split headline of every model beside its baselines, and the champions."""
+    """The out-of-sample headline of every model beside its baselines (rolling mode: the
+    validation window, scored by the selection models; fixed mode: the test split)."""
     import polars as pl
 
     report = read_asset("model_report")
@@ -178,7 +179,10 @@ def print_model_report() -> None:
         float_precision=4,
     ):
         for (family,), rows in headline.group_by("family", maintain_order=True):
-            print(f"\n{family}: test split, each model's score beside its baselines")
+            print(
+                f"\n{family}: out of sample (validation window, selection models), each "
+                "model's score beside its baselines"
+            )
             print(rows.pivot(on="source", index=["model", "metric"], values="value"))
 
 
@@ -335,7 +339,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         {"portfolio": "S&P 500 buy and hold", **performance(daily["sp500"].to_numpy())},
         {"portfolio": "equal weight", **performance(daily["equal_weight"].to_numpy())},
     ]
-    print(f"backtest {daily['date'].min()} .. {daily['date'].max()} (test split, daily rebalanced)")
+    print(f"backtest {daily['date'].min()} .. {daily['date'].max()} (the report's out-of-sample window, daily rebalanced)")
     with pl.Config(
         tbl_cols=12,
         tbl_hide_dataframe_shape=True,
@@ -547,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="today's signal for one or more symbols")
     p.add_argument("symbols", nargs="+")
     p.set_defaults(func=_cmd_predict)
-    sub.add_parser("report", help="test-split metrics beside baselines").set_defaults(
+    sub.add_parser("report", help="out-of-sample metrics beside baselines").set_defaults(
         func=_cmd_report
     )
     sub.add_parser("backtest", help="the signals' backtest beside its benchmarks").set_defaults(

@@ -224,8 +224,12 @@ def run_pipeline(
 
 
 # The first run's sweep budget: enough trials for the studies to exist and the models to train
-# on tuned parameters, small enough for `make run` (later sweeps add trials to the same studies).
-FIRST_SWEEP = {"direction_xgboost_sweep": 6, "direction_lstm_sweep": 2}
+# on tuned parameters, small enough for `make run` (the weekly sweep adds trials to the same
+# studies; its results are new configurations, judged in shadow).
+FIRST_SWEEP = {
+    "direction_xgboost_sweep": {"n_trials": 3, "max_boost_rounds": 300},
+    "direction_lstm_sweep": {"n_trials": 1, "epochs": 3},
+}
 
 
 def first_sweep_config() -> dict[str, object]:
@@ -234,7 +238,7 @@ def first_sweep_config() -> dict[str, object]:
 
     if QUICK:
         return RUN_CONFIG
-    ops = {name: {"config": {"n_trials": n}} for name, n in FIRST_SWEEP.items()}
+    ops = {name: {"config": config} for name, config in FIRST_SWEEP.items()}
     return {**RUN_CONFIG, "ops": ops}
 
 

@@ -3,11 +3,12 @@ daemon's sensor launch `retrain`, which trains, registers and promotes new model
 severe drift later makes it launch `sweep`, which continues the Optuna studies and retrains with
 their best parameters.
 
-Real processes over a temporary instance: `market materialize --no-train`, `market nightly`
-with the drift window on March 2020 against calm 2019, then `dagster-daemon run` until the
-run it launched has finished; then a second nightly reading and a second daemon with the default
-thresholds; last, the nightly schedule ticking under a third daemon. Every process is stopped
-by its own process group.
+Real processes over a temporary instance: `market materialize --no-train` on the data as known
+on 2026-03-31, `market nightly` (same data) with the drift window on March 2020 against calm
+2019, then `dagster-daemon run` until the run it launched has finished; then a second nightly
+reading on all the data (new labeled sessions: a retrain on the same rows is never launched)
+and a second daemon; last, the nightly schedule ticking under a third daemon. Every process is
+stopped by its own process group.
 """
 
 import time
@@ -24,10 +25,14 @@ from tests.support.processes import run_market as market
 pytestmark = pytest.mark.slow
 
 
-def nightly_drift(env: dict[str, str], drift_end: str) -> float:
+FIRST_DATA = "2026-03-31"
+
+
+def nightly_drift(env: dict[str, str], drift_end: str, *as_of: str) -> float:
     night = market(
         env,
         "nightly",
+        *as_of,
         "--drift-end",
         drift_end,
         "--reference-start",
@@ -61,9 +66,9 @@ def wait_for_run(
 def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
     # retrain (not sweep) on this drift: the severe threshold is set above it
     env = isolated_env(tmp_path, MARKET_SEVERE_DRIFT_SHARE="0.95")
-    built = market(env, "materialize", "--no-train")
+    built = market({**env, "MARKET_AS_OF": FIRST_DATA}, "materialize", "--no-train")
     assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
-    share = nightly_drift(env, "2020-04-15")
+    share = nightly_drift(env, "2020-04-15", "--as-of", FIRST_DATA)
     assert 0.3 <= share < 0.95
 
     home = env["DAGSTER_HOME"]
@@ -85,7 +90,11 @@ def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
         assert champion is not None, name
         assert tracking.client().get_run(champion.run_id).data.tags["dagster_run_id"] == run.run_id
 
-    # later, severe drift (default thresholds: >= 0.5) → the sensor launches a sweep
+    for name in MODEL_FAMILIES:  # the retrain trained on the data it had, not on a constant
+        data_as_of = tracking.version_by_alias(name, CHAMPION).tags["data_as_of"]
+        assert data_as_of <= FIRST_DATA and data_as_of >= "2026-03-20", name
+
+    # later, on all the data, severe drift (>= 0.5) → the sensor launches a sweep
     later = {**env, "MARKET_SEVERE_DRIFT_SHARE": "0.5"}
     share = nightly_drift(later, "2020-06-01")  # 47 days on: past the 20-day cool-down
     assert share >= 0.5

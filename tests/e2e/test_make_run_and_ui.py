@@ -46,7 +46,7 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert "features run" in summary and "market_context run" in summary and "FAILED" not in summary
     assert (tmp_path / "data/reports/great_expectations/AAPL/index.html").exists()
     assert "labels run" in summary and "sweep + retrain run" in summary and "monitor run" in summary
-    assert "direction: test split, each model's score beside its baselines" in summary
+    assert "direction: out of sample (validation window, selection models)" in summary
     assert "majority_class" in summary and "naive_trailing_20d" in summary
     assert (tmp_path / "data/mlflow/mlflow.db").exists()
     assert (tmp_path / "data/lake/model_report.parquet").exists()

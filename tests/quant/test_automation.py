@@ -1,13 +1,17 @@
-"""The retrain/sweep rule, and champion health on known numbers."""
+"""The retrain/sweep rule: drift thresholds (calibrated or fixed), decay, and the calendar."""
 
-from datetime import date, timedelta
-
-import numpy as np
-import polars as pl
 import pytest
 
-from quant.automation import RETRAIN, SWEEP, Observation, TriggerPolicy, decide, most_severe
-from quant.monitoring.health import HealthTolerances, assess
+from quant.automation import (
+    RETRAIN,
+    SWEEP,
+    DataProgress,
+    Observation,
+    TriggerPolicy,
+    calendar_decision,
+    decide,
+    most_severe,
+)
 
 POLICY = TriggerPolicy(retrain_drift_share=0.3, severe_drift_share=0.5)
 
@@ -41,65 +45,22 @@ def test_the_most_severe_decision_wins_and_invalid_thresholds_are_refused():
         TriggerPolicy(retrain_drift_share=0.6, severe_drift_share=0.5)
 
 
-def _labeled(days: int = 200) -> pl.DataFrame:
-    rng = np.random.default_rng(0)
-    dates = [date(2024, 1, 1) + timedelta(days=i) for i in range(days)]
-    return pl.DataFrame(
-        {
-            "symbol": "AAA",
-            "date": dates,
-            "direction": rng.integers(0, 3, days),
-            "fwd_return_1": rng.normal(0, 0.01, days),
-        }
+def test_calibrated_thresholds_are_used_unless_fixed():
+    reading = Observation(
+        "feature_drift", 3, drift_share=0.4, retrain_threshold=0.35, severe_threshold=0.6
     )
+    assert decide(reading, TriggerPolicy()).job == RETRAIN
+    fixed = TriggerPolicy(retrain_drift_share=0.45, fixed=frozenset({"retrain"}))
+    assert decide(reading, fixed).job is None
+    assert decide(Observation("feature_drift", 4, drift_share=0.4), TriggerPolicy()).job == RETRAIN
 
 
-def test_health_flags_a_model_that_got_worse_and_not_one_that_held_up():
-    labeled = _labeled()
-    recent_start = labeled["date"][150]
-    y = labeled["direction"].to_numpy()
-    informed = np.full((labeled.height, 3), 0.1)
-    informed[np.arange(labeled.height), y] = 0.8
-    uniform = np.full((labeled.height, 3), 1 / 3)
-    late = (labeled["date"] >= recent_start).to_numpy()[:, None]
-
-    def outputs(p):
-        return labeled.select("symbol", "date").with_columns(
-            pl.Series("p_down", p[:, 0]),
-            pl.Series("p_neutral", p[:, 1]),
-            pl.Series("p_up", p[:, 2]),
-        )
-
-    steady = assess(
-        "m",
-        "direction",
-        labeled,
-        outputs(informed),
-        recent_start,
-        date(2024, 1, 1),
-        HealthTolerances(),
-    )
-    assert not steady.decayed and steady.recent_rows == 50 and steady.reference_rows == 150
-    worse = np.where(late, uniform, informed)
-    decayed = assess(
-        "m",
-        "direction",
-        labeled,
-        outputs(worse),
-        recent_start,
-        date(2024, 1, 1),
-        HealthTolerances(),
-    )
-    assert decayed.decayed and "log_loss" in decayed.reason
-    assert decayed.recent["log_loss"] == pytest.approx(np.log(3))
-    # a reference shorter than the window judged is too noisy: no verdict
-    short = assess(
-        "m",
-        "direction",
-        labeled,
-        outputs(worse),
-        labeled["date"][120],
-        labeled["date"][100],
-        HealthTolerances(),
-    )
-    assert not short.decayed and "not enough" in short.reason
+def test_the_calendar_is_due_every_n_new_labeled_sessions_and_first_time():
+    policy = TriggerPolicy(every_sessions=21)
+    first = calendar_decision(DataProgress("2024-05-31", None, None), policy)
+    assert first.job == RETRAIN and first.run_key == "retrain:calendar:2024-05-31"
+    assert calendar_decision(DataProgress("2024-06-28", "2024-05-31", 20), policy) is None
+    due = calendar_decision(DataProgress("2024-07-01", "2024-05-31", 21), policy)
+    assert due.job == RETRAIN and "21 labeled sessions" in due.reason
+    assert calendar_decision(DataProgress(None, "2024-05-31", None), policy) is None
+    assert DataProgress("2024-05-31", "2024-05-31", 0).nothing_new
