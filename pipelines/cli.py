@@ -339,7 +339,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         {"portfolio": "S&P 500 buy and hold", **performance(daily["sp500"].to_numpy())},
         {"portfolio": "equal weight", **performance(daily["equal_weight"].to_numpy())},
     ]
-    print(f"backtest {daily['date'].min()} .. {daily['date'].max()} (the report's out-of-sample window, daily rebalanced)")
+    print(
+        f"backtest {daily['date'].min()} .. {daily['date'].max()} (the report's out-of-sample window, daily rebalanced)"
+    )
     with pl.Config(
         tbl_cols=12,
         tbl_hide_dataframe_shape=True,
@@ -542,7 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", required=True)
     p.add_argument("--every", type=int, default=21, help="replay every Nth NYSE session")
     p.add_argument(
-        "--resume", action="store_true", help="continue a replay that stopped (its replay_steps.jsonl)"
+        "--resume",
+        action="store_true",
+        help="continue a replay that stopped (its replay_steps.jsonl)",
     )
     p.add_argument(
         "--no-launch", action="store_true", help="show what the sensor requests, run nothing"

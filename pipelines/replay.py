@@ -202,12 +202,22 @@ def _score(value: object) -> str:
     return "–" if value is None else f"{float(value):.4f}"
 
 
+def _decision_summary(decisions: list[dict[str, object]]) -> str:
+    if not decisions:
+        return "–"
+    rejected = [f"{d['model']} v{d['challenger']}" for d in decisions if d["status"] != "promoted"]
+    promoted = len(decisions) - len(rejected)
+    text = f"{len(decisions)} decided: {promoted} promoted"
+    return text + (f", rejected {', '.join(rejected)}" if rejected else "")
+
+
 def replay_table(steps: list[ReplayStep]) -> str:
-    """Markdown: per replayed session, the drift reading, what was launched with which training
-    window, and every shadow decision with its scores, p-value and window."""
+    """Markdown: per replayed session, the drift reading (and its calibrated threshold), what
+    was launched with which windows, and a summary of the shadow decisions; then every
+    decision with its kind, both scores, the p-value and the shadow window."""
     lines = [
         "| as of | drift (threshold) | launched | train window | validation window | "
-        "shadow decisions (model vN: kind, challenger vs champion, p, window) | s |",
+        "shadow decisions | s |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in steps:
@@ -218,14 +228,22 @@ def replay_table(steps: list[ReplayStep]) -> str:
         w = s.windows
         train = f"{w['train_start']} .. {w['train_end']}" if w else "–"
         valid = f"{w['validation_start']} .. {w['validation_end']}" if w else "–"
-        decided = "; ".join(
-            f"{d['model']} v{d['challenger']} **{d['status']}** ({d['kind']}: "
-            f"{_score(d['challenger_score'])} vs {_score(d['champion_score'])}, "
-            f"p {_score(d['p_value'])}, {d['shadow_window']})"
-            for d in s.decisions
-        )
         lines.append(
-            f"| {s.as_of} | {drift} | {launched} | {train} | {valid} | {decided or '–'} | "
-            f"{s.seconds:.0f} |"
+            f"| {s.as_of} | {drift} | {launched} | {train} | {valid} | "
+            f"{_decision_summary(s.decisions)} | {s.seconds:.0f} |"
         )
+    lines += [
+        "",
+        "| decided on | model | version | kind | metric | challenger | champion | p | "
+        "shadow window | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in steps:
+        for d in s.decisions:
+            lines.append(
+                f"| {s.as_of} | {d['model']} | v{d['challenger']} | {d['kind']} | "
+                f"{d['metric']} | {_score(d['challenger_score'])} | "
+                f"{_score(d['champion_score'])} | {_score(d['p_value'])} | "
+                f"{d['shadow_window']} | **{d['status']}** |"
+            )
     return "\n".join(lines)

@@ -36,6 +36,7 @@ def test_a_resumed_replay_continues_after_the_last_step_with_its_cursor(tmp_path
 def test_the_table_shows_windows_and_every_decision_with_its_numbers():
     decided = {
         "model": "direction_xgboost",
+        "metric": "log_loss",
         "challenger": "2",
         "status": "rejected",
         "kind": "refresh",
@@ -54,7 +55,13 @@ def test_the_table_shows_windows_and_every_decision_with_its_numbers():
     table = replay_table(
         [step("2024-08-28", launched=["retrain ok"], windows=windows, decisions=[decided])]
     )
-    row = table.splitlines()[2]
-    assert "| 2024-08-28 | 0.12 (0.18) | retrain ok | 2018-10-16 .. 2024-01-31 |" in row
-    assert "direction_xgboost v2 **rejected** (refresh: 1.0312 vs 1.0101, p 0.0120" in row
-    assert "2024-08-01 .. 2024-09-27" in row
+    lines = table.splitlines()
+    assert lines[2] == (
+        "| 2024-08-28 | 0.12 (0.18) | retrain ok | 2018-10-16 .. 2024-01-31 | "
+        "2024-02-01 .. 2024-07-31 | 1 decided: 0 promoted, rejected direction_xgboost v2 | 0 |"
+    )
+    decision = next(line for line in lines if line.startswith("| 2024-08-28 | direction_xgboost"))
+    assert decision == (
+        "| 2024-08-28 | direction_xgboost | v2 | refresh | log_loss | 1.0312 | 1.0101 | "
+        "0.0120 | 2024-08-01 .. 2024-09-27 | **rejected** |"
+    )
