@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # pip here is configured with extra local indexes; their "is ignored" notices are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install browser run ui test lint format warehouse bench replay ui-replay clean
+.PHONY: help install browser run ui test lint format warehouse bench replay walk-forward ui-replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ REPLAY := DAGSTER_HOME=$(CURDIR)/.dagster-replay MARKET_DATA_DIR=$(CURDIR)/data/
 replay: install  ## replay nightly runs, calendar/drift retrains and shadow promotion over FROM..TO (own instance)
 	@$(if $(RESUME),,rm -rf .dagster-replay data/replay; )mkdir -p .dagster-replay && cp dagster.yaml .dagster-replay/dagster.yaml
 	@$(REPLAY) $(BIN)/market replay --from $(FROM) --to $(TO) --every $(EVERY) $(if $(RESUME),--resume)
+
+walk-forward: install $(DAGSTER_HOME)/dagster.yaml  ## the walk-forward record of every family (LSTMs included), cached per block
+	@$(BIN)/market walk-forward --all
 
 ui-replay: install  ## the web UI on the replay's instance (http://127.0.0.1:3000)
 	cd .dagster-replay && $(REPLAY) $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000

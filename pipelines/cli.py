@@ -3,6 +3,7 @@
     market materialize [--symbols AAPL MSFT] [--no-train]   ingest, validate, features, models
     market nightly [--as-of 2020-04-15]                      the nightly run (what the schedule does)
     market replay --from 2024-07-01 --to 2024-12-31          nightly + drift sensor over history
+    market walk-forward [--all]                              the walk-forward record
     market predict AAPL [MSFT ...]                           today's signal per symbol
     market report                                            test metrics beside baselines
     market backtest                                          the signals' backtest vs benchmarks
@@ -213,6 +214,38 @@ def _cmd_nightly(args: argparse.Namespace) -> int:
             print(f"  {message}", file=sys.stderr)
         return 1
     _print_monitoring(result)
+    return 0
+
+
+def _cmd_walk_forward(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from pipelines import runner
+    from quant.walk_forward import ALL_FAMILIES, FAST_FAMILIES
+
+    config: dict[str, object] = {"models": list(ALL_FAMILIES if args.all else FAST_FAMILIES)}
+    if args.step:
+        config["step"] = args.step
+    run_config = {**runner.RUN_CONFIG, "ops": {"walk_forward": {"config": config}}}
+    started = time.perf_counter()
+    result = runner.execute(runner.walk_forward_job, {}, dg.DagsterInstance.get(), run_config)
+    elapsed = time.perf_counter() - started
+    if not result.success:
+        print(f"walk_forward run {result.run_id} FAILED after {elapsed:.0f}s", file=sys.stderr)
+        for message in runner.failure_messages(result):
+            print(f"  {message}", file=sys.stderr)
+        return 1
+    (event,) = result.asset_materializations_for_node("walk_forward")
+    meta = event.metadata
+    print(f"walk_forward run {result.run_id}: ok in {elapsed:.0f}s")
+    print(
+        f"record {meta['first_date'].value} .. {meta['last_date'].value} "
+        f"({meta['years_covered'].value} years), {meta['refits'].value} refits "
+        f"({meta['refits_computed'].value} computed, {meta['refits_from_cache'].value} cached); "
+        f"seconds per model {meta['seconds_per_model'].value}"
+    )
+    print(meta["yearly_scores"].value)
+    print(meta["verdict"].value)
     return 0
 
 
@@ -552,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-launch", action="store_true", help="show what the sensor requests, run nothing"
     )
     p.set_defaults(func=_cmd_replay)
+    p = sub.add_parser("walk-forward", help="build the walk-forward record (cached per block)")
+    p.add_argument("--all", action="store_true", help="every family, the LSTMs included")
+    p.add_argument("--step", type=int, help="sessions between refits (default 63)")
+    p.set_defaults(func=_cmd_walk_forward)
     p = sub.add_parser("predict", help="today's signal for one or more symbols")
     p.add_argument("symbols", nargs="+")
     p.set_defaults(func=_cmd_predict)

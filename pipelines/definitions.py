@@ -16,6 +16,7 @@ from assets import (
     training,
     tuning,
     validation,
+    walk_forward,
 )
 from pipelines.automation import SCHEDULES, SENSORS, TriggerThresholds
 from pipelines.jobs import JOBS
@@ -37,6 +38,7 @@ defs = dg.Definitions(
             monitoring,
             promotion,
             serving,
+            walk_forward,
         ]
     ),
     asset_checks=dg.load_asset_checks_from_modules([validation, features]),

@@ -49,11 +49,12 @@ MODEL_ASSETS = (
 retrain_job = dg.define_asset_job(
     "retrain",
     selection=dg.AssetSelection.assets(
-        "training_set", *MODEL_ASSETS, "model_report", "backtest", "signals"
+        "training_set", *MODEL_ASSETS, "model_report", "backtest", "walk_forward", "signals"
     ),
-    description="Rebuild the training set, train every model (logged and registered in MLflow), "
-    "the out-of-sample report with champion/challenger promotion, the backtest, and today's "
-    "signals from the (possibly new) champions.",
+    description="Rebuild the training set, train every model (logged and registered in MLflow: "
+    "a first version serves at once, later ones wait as challengers for promotion in shadow), "
+    "the out-of-sample report, the backtest, the walk-forward record (new blocks only), and "
+    "today's signals from the champions.",
     tags={"market/kind": "retrain"},
 )
 
@@ -62,7 +63,13 @@ SWEEP_ASSETS = ("direction_xgboost_sweep", "direction_lstm_sweep")
 sweep_job = dg.define_asset_job(
     "sweep",
     selection=dg.AssetSelection.assets(
-        "training_set", *SWEEP_ASSETS, *MODEL_ASSETS, "model_report", "backtest", "signals"
+        "training_set",
+        *SWEEP_ASSETS,
+        *MODEL_ASSETS,
+        "model_report",
+        "backtest",
+        "walk_forward",
+        "signals",
     ),
     description="Continue the Optuna studies on the current training set, then retrain every "
     "model with the best parameters and report (promotion included).",
@@ -99,6 +106,12 @@ nightly_job = dg.define_asset_job(
     "monitoring results.",
 )
 
+walk_forward_job = dg.define_asset_job(
+    "build_walk_forward",
+    selection=dg.AssetSelection.assets("walk_forward"),
+    description="The walk-forward record alone (`make walk-forward`: every family, LSTMs included).",
+)
+
 JOBS = [
     ingest_job,
     validate_job,
@@ -109,4 +122,5 @@ JOBS = [
     sweep_job,
     monitor_job,
     nightly_job,
+    walk_forward_job,
 ]

@@ -59,6 +59,10 @@ def monitor_job() -> dg.JobDefinition:
     return _job("monitor")
 
 
+def walk_forward_job() -> dg.JobDefinition:
+    return _job("build_walk_forward")
+
+
 @dataclass(frozen=True)
 class SymbolRun:
     """The outcome of one symbol's validation run (picklable: it crosses process boundaries)."""
@@ -229,6 +233,9 @@ def run_pipeline(
 FIRST_SWEEP = {
     "direction_xgboost_sweep": {"n_trials": 3, "max_boost_rounds": 300},
     "direction_lstm_sweep": {"n_trials": 1, "epochs": 3},
+    # the fast families' record with half-yearly refits and a smaller forest: the first build
+    # fits in `make run`'s budget (`make walk-forward` builds every family every 63 sessions)
+    "walk_forward": {"step": 126, "forest_trees": 20, "xgb_rounds": 150},
 }
 
 

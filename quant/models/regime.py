@@ -57,6 +57,9 @@ def train_regime_forest(
         n_jobs=n_jobs,
     )
     forest.fit(scaler.transform(x), training.frame["regime"].to_numpy()[train])
+    # predict in one thread: threads add the trees' probabilities in a varying order, which
+    # changes the last bits from one call to the next (the walk-forward's truncation test saw it)
+    forest.n_jobs = 1
     record = FitRecord(
         fit_rows=train, scaling_rows=train, early_stopping_rows=np.array([], dtype=int)
     )

@@ -17,6 +17,7 @@ from assets import (
     training,
     tuning,
     validation,
+    walk_forward,
 )
 from assets.partitions import UNIVERSE
 from quant.models import MODEL_FAMILIES
@@ -27,7 +28,7 @@ from tests.support.runs import range_tags
 pytestmark = pytest.mark.slow
 FIRST, LAST = UNIVERSE.symbols[0], UNIVERSE.symbols[-1]
 ALL = dg.load_assets_from_modules(
-    [ingestion, validation, features, labels, training, tuning, evaluation, promotion]
+    [ingestion, validation, features, labels, training, tuning, evaluation, promotion, walk_forward]
 )
 RETRAIN = ["training_set", *MODEL_FAMILIES, "model_report"]
 CAUSAL = ("ohlcv", "features")  # per symbol; market_context is one frame
@@ -173,3 +174,44 @@ def test_retrains_a_quarter_apart_then_promotion_in_shadow(pipeline):
     frame = resources["lake"].read("training_set").filter(pl.col("symbol") == "AAPL").tail(40)
     scored = champions["direction_ensemble"].model.predict_frame(frame)
     assert scored.drop_nulls().height == 40
+
+
+def test_the_walk_forward_record_spans_years_and_a_rebuild_reuses_its_blocks(pipeline):
+    resources, instance, _ = pipeline
+    as_of(pipeline, None)
+    config = {"step": 252, "forest_trees": 5, "xgb_rounds": 30}
+    run_config = {"ops": {"walk_forward": {"config": config}}}
+
+    def build() -> dict:
+        result = dg.materialize(
+            ALL,
+            selection=["walk_forward"],
+            instance=instance,
+            resources=resources,
+            run_config=run_config,
+        )
+        assert result.success
+        return result.asset_materializations_for_node("walk_forward")[0].metadata
+
+    first = build()
+    record = resources["lake"].read("walk_forward")
+    assert set(record["model"]) == {
+        "direction_xgboost",
+        "volatility_garch",
+        "volatility_har",
+        "regime_random_forest",
+    }
+    assert record.filter(pl.col("refit_date") >= pl.col("date")).is_empty()
+    assert first["years_covered"].value >= 4
+    assert first["refits_computed"].value == first["refits"].value > 0
+    assert "class_prior" in first["yearly_scores"].value and "2023" in first["yearly_scores"].value
+    tracking: MlflowTracking = resources["mlflow_tracking"]
+    (run,) = tracking.client().search_runs([tracking.experiment_id("walk_forward")])
+    assert run.data.tags["dagster_run_id"]
+    assert "direction_xgboost_log_loss_model_value" in run.data.metrics
+    history = tracking.client().get_metric_history(run.info.run_id, "volatility_garch_block_metric")
+    assert len(history) == first["refits"].value // 4  # one point per refit block
+    again = build()
+    assert again["refits_from_cache"].value == first["refits"].value
+    assert again["refits_computed"].value == 0
+    assert resources["lake"].read("walk_forward").equals(record)

@@ -48,3 +48,10 @@ def test_contract_checks_are_blocking_and_partitioned_like_their_asset():
         "ohlcv",
         "ohlcv_quarantine",
     }
+
+
+def test_the_repository_builds_with_every_job_the_daemon_loads():
+    # a job named like an asset breaks the code server (the daemon) though `validate` passes
+    repository = defs.get_repository_def()
+    jobs = {job.name for job in repository.get_all_jobs()}
+    assert {"nightly", "retrain", "sweep", "monitor", "build_walk_forward"} <= jobs
