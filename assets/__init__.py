@@ -6,6 +6,7 @@ import warnings
 import dagster as dg
 
 # Single-run backfills and partitioned checks are beta/preview in Dagster 1.13; we rely on them
-# deliberately (see docs/architecture.md), so their warnings are noise on every import.
+# deliberately (README: "One run, one step for all symbols"), so their warnings are noise on
+# every import.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)

@@ -43,7 +43,7 @@ defs = dg.Definitions(
     ),
     asset_checks=dg.load_asset_checks_from_modules([validation, features]),
     # Each step in its own process costs ~6 s of interpreter start-up on these machines; the
-    # steps here are small and vectorized, so one process per run is faster. deploy/ overrides it.
+    # steps here are small and vectorized, so one process per run is faster.
     executor=dg.in_process_executor,
     jobs=JOBS,
     schedules=SCHEDULES,
