@@ -51,3 +51,9 @@ BAR_SCHEMA = {
     "close": ("float64", "closing price"),
     "volume": ("float64", "shares (0 for indices that report none)"),
 }
+
+
+def labeled_panel_ins() -> dict[str, dg.AssetIn]:
+    """The inputs of an asset that reads the whole labeled panel (features, market context,
+    labels), every partition at once."""
+    return {name: dg.AssetIn(name) for name in ("features", "market_context", "labels")}

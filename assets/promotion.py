@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from assets.metadata import column_schema, md
+from assets.metadata import column_schema, labeled_panel_ins, md
 from assets.partitions import UNIVERSE
 from assets.training import ANCHORS, PENDING
 from quant.dataset import KEYS, warm_panel
@@ -271,11 +271,7 @@ DECISION_COLUMNS = {
 
 
 @dg.asset(
-    ins={
-        "features": dg.AssetIn("features"),
-        "market_context": dg.AssetIn("market_context"),
-        "labels": dg.AssetIn("labels"),
-    },
+    ins=labeled_panel_ins(),
     io_manager_key="lake_io_manager",
     group_name="evaluation",
     kinds={"mlflow", "polars"},

@@ -20,7 +20,14 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.metadata import KEY_COLUMNS, column_schema, date_range, frame_version, md
+from assets.metadata import (
+    KEY_COLUMNS,
+    column_schema,
+    date_range,
+    frame_version,
+    labeled_panel_ins,
+    md,
+)
 from assets.partitions import UNIVERSE
 from quant.dataset import (
     MODEL_FEATURES,
@@ -69,11 +76,7 @@ def training_from_lake(frame: pl.DataFrame, modeling: ModelingConfig) -> Trainin
 
 
 @dg.asset(
-    ins={
-        "features": dg.AssetIn("features"),
-        "market_context": dg.AssetIn("market_context"),
-        "labels": dg.AssetIn("labels"),
-    },
+    ins=labeled_panel_ins(),
     io_manager_key="lake_io_manager",
     group_name="training",
     kinds={"polars", "parquet"},

@@ -17,7 +17,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from assets.metadata import column_schema, frame_version, md
+from assets.metadata import column_schema, frame_version, labeled_panel_ins, md
 from assets.training import ANCHORS
 from quant.evaluation import plots
 from quant.walk_forward import (
@@ -192,11 +192,7 @@ def _verdict(scores: pl.DataFrame) -> str:
 
 
 @dg.asset(
-    ins={
-        "features": dg.AssetIn("features"),
-        "market_context": dg.AssetIn("market_context"),
-        "labels": dg.AssetIn("labels"),
-    },
+    ins=labeled_panel_ins(),
     io_manager_key="lake_io_manager",
     group_name="evaluation",
     kinds={"polars", "mlflow"},
