@@ -2,7 +2,9 @@
 the scores and plots to each model's MLflow run. It chooses nothing: champions are decided in
 shadow (``shadow_promotion``), on sessions that arrive after a model's data.
 
-The window scored: in the default rolling mode the validation window, by the *selection* models
+The headline is the walk-forward record (``walk_forward``): years of out-of-sample predictions
+of the retraining procedure, scored per year and overall beside the baselines with a paired
+test of each gap. Beside it, the latest models on one window: in the default rolling mode the validation window, by the *selection* models
 (fitted on the training window only; their early stopping read these rows, so the scores are
 slightly optimistic for the models that stop early); in fixed mode the test split, by the refit
 models. The work is in ``quant.report`` (scores, bootstrap and Diebold–Mariano tests, plots);
@@ -19,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from assets.metadata import column_schema, frame_version, md
-from assets.training import training_from_lake
+from assets.training import ANCHORS, training_from_lake
 from quant.dataset import TrainingSet
 from quant.evaluation import plots
 from quant.models import MODEL_FAMILIES
@@ -29,6 +31,8 @@ from quant.models.volatility import OUTPUT as VOL_COLUMN
 from quant.models.volatility import har_baseline
 from quant.report import Evaluation, evaluate_direction, evaluate_regime, evaluate_volatility
 from quant.splits import FIXED, TEST, TRAIN, VALIDATION
+from quant.walk_forward_report import figures as record_figures
+from quant.walk_forward_report import per_block, verdict, yearly_scores
 from resources.mlflow_tracking import CHALLENGER, CHAMPION, MlflowTracking
 from resources.modeling import ModelingConfig
 
@@ -165,8 +169,22 @@ def _importance_plot(tracking: MlflowTracking, outcome: ModelOutcome) -> bytes |
     )
 
 
+LATEST, RECORD = "latest_window", "walk_forward"
+TABLE_SCHEMA = {
+    "scope": pl.String,
+    "period": pl.String,
+    "model": pl.String,
+    "family": pl.String,
+    "version": pl.String,
+    "source": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+}
+
+
 def long_table(outcomes: list[ModelOutcome]) -> pl.DataFrame:
-    """model | family | version | source (the model or a baseline) | metric | value."""
+    """The latest models' window: scope | period ("all") | model | family | version | source
+    (the model or a baseline) | metric | value."""
     records = []
     for o in outcomes:
         sources = {o.name: o.evaluation.metrics, **o.evaluation.baselines}
@@ -174,6 +192,8 @@ def long_table(outcomes: list[ModelOutcome]) -> pl.DataFrame:
             for metric, value in scores.items():
                 records.append(
                     {
+                        "scope": LATEST,
+                        "period": "all",
                         "model": o.name,
                         "family": o.family,
                         "version": o.version,
@@ -182,15 +202,53 @@ def long_table(outcomes: list[ModelOutcome]) -> pl.DataFrame:
                         "value": float(value),
                     }
                 )
-    schema = {
-        "model": pl.String,
-        "family": pl.String,
-        "version": pl.String,
-        "source": pl.String,
-        "metric": pl.String,
-        "value": pl.Float64,
+    return pl.DataFrame(records, schema=TABLE_SCHEMA)
+
+
+def record_table(scores: pl.DataFrame) -> pl.DataFrame:
+    """The walk-forward record's scores (``yearly_scores``) in the report's long form: per
+    model and period, the model's and the baseline's primary metric, the gap's p-value and,
+    for direction, the rank IC."""
+    records = []
+    for row in scores.iter_rows(named=True):
+        common = {
+            "scope": RECORD,
+            "period": row["period"],
+            "model": row["model"],
+            "family": row["family"],
+            "version": RECORD,
+        }
+        values = [
+            (row["model"], row["metric"], row["model_value"]),
+            (row["baseline"], row["metric"], row["baseline_value"]),
+            (row["model"], "p_value_vs_baseline", row["p_value"]),
+        ]
+        if row["rank_ic"] is not None:
+            values.append((row["model"], "rank_ic", row["rank_ic"]))
+        for source, metric, value in values:
+            records.append({**common, "source": source, "metric": metric, "value": float(value)})
+    return pl.DataFrame(records, schema=TABLE_SCHEMA)
+
+
+def record_metadata(record: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, object]]:
+    """The walk-forward record judged: its long table and the report's metadata for it (the
+    per-year table with p-values, the verdict, IC per block and cumulative gain plots)."""
+    if record.is_empty() or "fwd_vol_20" not in record.columns:
+        note = "no walk-forward record yet (materialize `walk_forward`)"
+        return pl.DataFrame(schema=TABLE_SCHEMA), {"walk_forward__verdict": note}
+    scores = yearly_scores(record, anchors=ANCHORS)
+    pictures = record_figures(scores, per_block(record, anchors=ANCHORS))
+    span = f"{record['date'].min()} .. {record['date'].max()}"
+    meta = {
+        "walk_forward__window": span,
+        "walk_forward__refits": record.select("model", "refit_date").unique().height,
+        "walk_forward__verdict": verdict(scores),
+        "walk_forward__scores": md(scores, 4),
+        "walk_forward__plots": dg.MetadataValue.md(
+            "\n\n".join(plots.markdown_image(png, name) for name, png in pictures.items())
+        ),
     }
-    return pl.DataFrame(records, schema=schema)
+    return record_table(scores), meta
 
 
 MODEL_INPUTS = list(MODEL_FAMILIES)
@@ -198,16 +256,22 @@ MIN_TEST_ROWS = 250
 
 
 @dg.asset(
-    ins={"training_set": dg.AssetIn("training_set"), **{n: dg.AssetIn(n) for n in MODEL_INPUTS}},
+    ins={
+        "training_set": dg.AssetIn("training_set"),
+        "walk_forward": dg.AssetIn("walk_forward"),
+        **{n: dg.AssetIn(n) for n in MODEL_INPUTS},
+    },
     io_manager_key="lake_io_manager",
     group_name="evaluation",
     kinds={"mlflow", "polars"},
     metadata={
         "dagster/column_schema": column_schema(
             {
+                "scope": ("string", "walk_forward (the record) or latest_window"),
+                "period": ("string", "a calendar year of the record, or all"),
                 "model": ("string", "registered model"),
                 "family": ("string", "direction, volatility or regime"),
-                "version": ("string", "model version scored"),
+                "version": ("string", "model version scored (walk_forward: the procedure)"),
                 "source": ("string", "the model itself or a baseline"),
                 "metric": ("string", "out-of-sample metric (validation window or test split)"),
                 "value": ("float64", "its value"),
@@ -216,8 +280,8 @@ MIN_TEST_ROWS = 250
     },
     owners=["team:quant-research"],
     tags={"layer": "evaluation"},
-    code_version="2",
-    description="Out-of-sample report: every model beside its baselines (majority class and "
+    code_version="3",
+    description="Out-of-sample report, headed by the walk-forward record (per year and overall, each model beside its baseline with a paired test). Then the latest models: every model beside its baselines (majority class and "
     "previous-day sign; naive trailing vol and HAR; regime persistence) with block-bootstrap "
     "confidence intervals, paired tests and Diebold–Mariano; plots. Rolling mode scores the "
     "validation window with the selection models, fixed mode the test split. It chooses "
@@ -228,22 +292,25 @@ def model_report(
     modeling: ModelingConfig,
     mlflow_tracking: MlflowTracking,
     training_set: pl.DataFrame,
+    walk_forward: pl.DataFrame,
     **predictions: pl.DataFrame,
 ) -> pl.DataFrame:
     training = training_from_lake(training_set, modeling)
     scored_split = evaluation_split(modeling)
     test = training.rows(scored_split)
+    judged, record_meta = record_metadata(walk_forward)
     if test.height < MIN_TEST_ROWS:
         # replaying history before the test window has labels: nothing honest to score yet
         context.add_output_metadata(
             {
                 "status": f"{scored_split} split has {test.height} labeled rows "
-                f"(< {MIN_TEST_ROWS}): no evaluation",
+                f"(< {MIN_TEST_ROWS}): no evaluation of the latest models",
                 "scored_rows": test.height,
-                "dagster/row_count": 0,
+                "dagster/row_count": judged.height,
+                **record_meta,
             }
         )
-        return long_table([])
+        return judged
     har = har_baseline(training)
     outcomes = []
     metadata: dict[str, object] = {"data_version": frame_version(training.frame)}
@@ -272,13 +339,15 @@ def model_report(
             "\n\n".join(plots.markdown_image(png, p) for p, png in evaluation.plots.items())
         )
     promotion = pl.DataFrame([roles(mlflow_tracking, o) for o in outcomes])
-    table = long_table(outcomes)
-    headline = table.filter(
+    latest = long_table(outcomes)
+    table = pl.concat([judged, latest])
+    headline = latest.filter(
         pl.col("metric").is_in(["log_loss", "balanced_accuracy", "qlike", "accuracy", "rank_ic"])
     ).pivot(on="source", index=["model", "metric"], values="value")
     context.add_output_metadata(
         {
             "dagster/row_count": table.height,
+            **record_meta,
             "scored_split": scored_split,
             "scored_by": "selection models (fitted on train only)"
             if scored_split == VALIDATION
@@ -286,7 +355,7 @@ def model_report(
             "scored_rows": test.height,
             "scored_window": f"{test['date'].min()} .. {test['date'].max()}",
             **training.windows.tags(),
-            "headline": md(headline),
+            "latest_window_headline": md(headline),
             "promotion": md(promotion),
             "mlflow_runs": dg.MetadataValue.json(
                 {

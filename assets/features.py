@@ -72,6 +72,11 @@ def features(context: dg.AssetExecutionContext, ohlcv: pl.DataFrame) -> dict[str
     computed = compute_features(_bars(ohlcv)).partition_by("symbol", as_dict=True)
     out = {}
     for symbol in context.partition_keys:
+        if (symbol,) not in computed:  # no validated bars: blocked before its first validation
+            context.add_asset_metadata(
+                {"status": "no validated bars (blocked): nothing written"}, partition_key=symbol
+            )
+            continue
         frame = computed[(symbol,)]
         dates = frame["date"]
         context.add_asset_metadata(
@@ -102,9 +107,9 @@ def _symbols_without_volume() -> list[str]:
 def features_no_lookahead(
     context: dg.AssetCheckExecutionContext, lake: ParquetLake
 ) -> dg.AssetCheckResult:
-    symbols = context.partition_keys
+    stored, _ = lake.read_available("features", context.partition_keys)
+    symbols = stored["symbol"].unique().sort().to_list()
     bars = _bars(lake.read_partitions("ohlcv", symbols))
-    stored = lake.read_partitions("features", symbols)
     report = find_lookahead(bars, compute_features, full=stored)
     metadata: dict[str, object] = {
         "cut_dates": [str(c) for c in report.cuts],
@@ -148,7 +153,7 @@ QUALITY_RULES = {
 def features_quality(
     context: dg.AssetCheckExecutionContext, lake: ParquetLake
 ) -> Iterator[dg.AssetCheckResult]:
-    stored = lake.read_partitions("features", context.partition_keys)
+    stored, _ = lake.read_available("features", context.partition_keys)
     quality = assess_features(stored, FEATURES, _symbols_without_volume())
     for rule in QUALITY_RULES:
         failing = quality.failing(rule)

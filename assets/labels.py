@@ -54,6 +54,11 @@ def labels(
     by_symbol = computed.partition_by("symbol", as_dict=True)
     out = {}
     for symbol in context.partition_keys:
+        if (symbol,) not in by_symbol:  # no validated bars: blocked before its first validation
+            context.add_asset_metadata(
+                {"status": "no validated bars (blocked): nothing written"}, partition_key=symbol
+            )
+            continue
         frame = by_symbol[(symbol,)]
         threshold = thresholds.table.filter(pl.col("symbol") == symbol)
         context.add_asset_metadata(

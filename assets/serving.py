@@ -2,22 +2,27 @@
 
 The champions come from the MLflow registry (alias ``champion``); the combiner is
 ``quant.signals`` (soft vote of the direction models, regime gate, volatility-scaled size).
-An operator halt (``market halt``, resources/control.py) turns every signal into HOLD. What was
+An operator halt (``market halt``, resources/control.py) turns every signal into HOLD, and so does
+stale data for its symbol: a last bar more than ``MARKET_STALE_AFTER_SESSIONS`` sessions of the
+symbol's exchange calendar behind the run date (quant/freshness.py). What was
 served is appended to the served log (resources/served_log.py): the signals, and every
 champion's predictions for the served rows, with the model versions and the Dagster run.
 """
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import polars as pl
 
 from assets.metadata import md
+from assets.partitions import UNIVERSE
 from quant.dataset import KEYS, MODEL_FEATURES
+from quant.freshness import freshness
 from quant.monitoring.drift import current_window
-from quant.signals import SignalRule, combine, halt_all, latest, soft_vote
+from quant.signals import SignalRule, combine, halt_all, hold_stale, latest, soft_vote
 from resources.control import OperatorControl
+from resources.market_data import MarketData
 from resources.mlflow_tracking import Champion, MlflowTracking, load_champions
 from resources.served_log import ServedLog, prediction_rows
 
@@ -37,8 +42,21 @@ SIGNAL_COLUMNS = {
     "position": "volatility-scaled position in [-1, 1] (0 for HOLD)",
     "regime": "predicted regime of the next 20 sessions",
     "halted": "true when an operator halt turned the signal into HOLD (position 0)",
+    "data_date": "the date of the bar the signal was made from (equal to `date`)",
+    "run_date": "the date the data should be current on (the source's as-of; live: today)",
+    "sessions_behind": "sessions of the symbol's exchange calendar after data_date, up to run_date",
+    "stale": "true when sessions_behind exceeds MARKET_STALE_AFTER_SESSIONS: signal HOLD, "
+    "position 0",
 }
-COLUMN_TYPES = {"signal": "string", "regime": "string", "halted": "bool"}
+COLUMN_TYPES = {
+    "signal": "string",
+    "regime": "string",
+    "halted": "bool",
+    "data_date": "date",
+    "run_date": "date",
+    "sessions_behind": "int64",
+    "stale": "bool",
+}
 
 
 class SignalConfig(dg.Config):
@@ -96,6 +114,47 @@ def halt_note(halt: dict) -> str:
     return f"{halt['reason'] or '(no reason given)'} (by {halt['user']} at {halt['at']})"
 
 
+def with_freshness(
+    today: pl.DataFrame, run_date: date, max_sessions_behind: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``today``'s signals with data_date, run_date, sessions_behind and stale, the stale
+    symbols held (HOLD, position 0); and the stale symbols' freshness rows.
+
+    Why: a signal is only today's if the bar it was made from is current on its exchange
+    calendar; ``date`` is that bar's date, so it is the signal's data date.
+    """
+    calendars = {i.symbol: i.calendar for i in UNIVERSE.instruments}
+    verdicts = freshness(
+        today.select("symbol", pl.col("date").alias("data_date")),
+        calendars,
+        run_date,
+        max_sessions_behind,
+    )
+    stale = verdicts.filter(pl.col("stale"))
+    served = (
+        hold_stale(today, stale["symbol"])
+        .join(verdicts.select("symbol", "sessions_behind"), on="symbol", how="left")
+        .with_columns(
+            pl.col("date").alias("data_date"),
+            pl.lit(run_date, pl.Date).alias("run_date"),
+        )
+    )
+    return served, stale
+
+
+def stale_summary(stale: pl.DataFrame) -> list[dict[str, object]]:
+    """The stale symbols for the asset's metadata: symbol, calendar, data_date, sessions_behind."""
+    return [
+        {
+            "symbol": r["symbol"],
+            "calendar": r["calendar"],
+            "data_date": str(r["data_date"]),
+            "sessions_behind": r["sessions_behind"],
+        }
+        for r in stale.iter_rows(named=True)
+    ]
+
+
 def missing_families(champions: dict[str, Champion]) -> list[str]:
     """Families without a champion (signals need all three)."""
     return sorted({"direction", "volatility", "regime"} - {c.family for c in champions.values()})
@@ -122,11 +181,12 @@ def mean_volatility(frames: list[pl.DataFrame]) -> pl.DataFrame:
     kinds={"mlflow", "polars", "duckdb"},
     owners=["team:trading"],
     tags={"layer": "serving"},
-    code_version="2",
+    code_version="3",
     description="For the latest session of each symbol: the champions' P(Up/Neutral/Down) (soft "
     "vote of the direction models), forecast 20-session volatility and predicted regime, "
     "combined into BUY / SELL / HOLD with a confidence and a volatility-scaled position (rule: "
-    "quant/signals.py); all HOLD while an operator halt is on (`market halt`). Every run "
+    "quant/signals.py); all HOLD while an operator halt is on (`market halt`); HOLD for a symbol "
+    "whose last bar is stale on its exchange calendar (`stale`, `data_date`). Every run "
     "appends what it served to the served log (DuckDB views `served_signals`, "
     "`served_predictions`). Also the DuckDB view `signals`.",
     metadata={
@@ -148,6 +208,7 @@ def signals(
     mlflow_tracking: MlflowTracking,
     served_log: ServedLog,
     operator_control: OperatorControl,
+    market_data: MarketData,
     features: pl.DataFrame,
     market_context: pl.DataFrame,
 ) -> pl.DataFrame:
@@ -166,7 +227,14 @@ def signals(
             }
         )
         return pl.DataFrame(
-            schema={"symbol": pl.String, "date": pl.Date, "signal": pl.String, "halted": pl.Boolean}
+            schema={
+                "symbol": pl.String,
+                "date": pl.Date,
+                "signal": pl.String,
+                "data_date": pl.Date,
+                "stale": pl.Boolean,
+                "halted": pl.Boolean,
+            }
         )
     outputs = champion_outputs(champions, recent)
     direction = soft_vote(
@@ -175,6 +243,9 @@ def signals(
     volatility = mean_volatility(of_family(champions, outputs, "volatility"))
     (regime,) = of_family(champions, outputs, "regime")
     today = latest(combine(direction, volatility, regime, config.rule()))
+    run_date = market_data.run_date(UNIVERSE)
+    threshold = market_data.max_sessions_behind
+    today, stale = with_freshness(today, run_date, threshold)
     halt = operator_control.halted()
     if halt is not None:
         today = halt_all(today)
@@ -190,13 +261,18 @@ def signals(
     context.add_output_metadata(
         {
             "dagster/row_count": today.height,
-            "as_of": str(today["date"].max()),
+            "run_date": str(run_date),
+            "data_dates": f"{today['data_date'].min()} .. {today['data_date'].max()}",
+            "stale_after_sessions": threshold,
+            "stale_symbols": dg.MetadataValue.json(stale_summary(stale)),
             **{f"{k.lower()}_signals": v for k, v in counts.items()},
             "signals": md(
                 today.select(
                     "symbol",
-                    "date",
+                    "data_date",
                     "signal",
+                    "stale",
+                    "sessions_behind",
                     "confidence",
                     "position",
                     "p_up",

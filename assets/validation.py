@@ -1,17 +1,16 @@
-"""Validation: the data contract as blocking checks on ``raw_ohlcv``, and the validated ``ohlcv``.
+"""Validation: the data contract as checks on ``raw_ohlcv``, and the validated ``ohlcv``.
 
-Per symbol, in this order within a run:
-1. ``raw_ohlcv_contract`` evaluates the five rules on the raw partition. Each is a blocking
-   check: an ERROR stops ``ohlcv`` for that symbol, so its stored partition is never replaced by
-   bad data. WARN results (isolated bad bars) do not block; those bars go to quarantine.
+Per symbol, in this order within a run (one step covers every symbol of the run):
+1. ``raw_ohlcv_contract`` evaluates the five rules on each raw partition and records one verdict
+   per rule and symbol partition: an ERROR means the symbol is blocked, a WARN that isolated bad
+   bars were quarantined.
 2. ``ohlcv`` / ``ohlcv_quarantine``: the adjusted bars that pass, and the bars set aside with
-   rule and reason. The asset re-applies the rules itself and refuses a blocked symbol, so it is
-   safe even when launched without the checks.
+   rule and reason. The asset is the gate, symbol by symbol: it re-applies the rules and writes
+   only the symbols that pass; a blocked symbol's stored partition stays as it was, so one bad
+   symbol never stops the others (the nightly and range runs go on to signals without it). The
+   step fails only when no symbol of the run passes.
 3. ``ohlcv_expectations``: the same contract as a Great Expectations suite on the result, with
-   Data Docs under ``data/reports/great_expectations``.
-
-Per-symbol isolation needs per-symbol runs: the ``validate`` job is run once per symbol (``make
-run`` and the nightly do that), so one bad symbol fails its own run while the others carry on.
+   Data Docs under ``data/reports/great_expectations``, one verdict per symbol partition.
 """
 
 from collections.abc import Iterator
@@ -22,10 +21,11 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import BAR_SCHEMA, column_schema
+from assets.partition_checks import check_outputs, partition_evaluation
 from assets.partitions import UNIVERSE, symbol_partitions
 from quant.validation import RULES, ValidationReport, validate_bars
 from quant.validation.expectations import run_expectations
-from resources.lake import ParquetLake
+from resources.lake import LakeReadError, ParquetLake, remedy
 
 RULE_DESCRIPTIONS = {
     "completeness": "< 5% of exchange sessions missing in every trailing year (NYSE / NSE calendar); "
@@ -43,7 +43,8 @@ RAW_CONTRACT_SPECS = [
     dg.AssetCheckSpec(
         rule,
         asset="raw_ohlcv",
-        blocking=True,
+        # the gate is ``ohlcv`` itself, per symbol: a blocking check would stop every symbol
+        blocking=False,
         partitions_def=symbol_partitions,
         description=RULE_DESCRIPTIONS[rule],
     )
@@ -65,58 +66,58 @@ def _severity(name: str) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if name == "ERROR" else dg.AssetCheckSeverity.WARN
 
 
-def _metadata(report: ValidationReport, rule: str) -> dict[str, object]:
+def _metadata(report: ValidationReport, rule: str, path: str) -> dict[str, object]:
     result = report.results[rule]
-    meta: dict[str, object] = {"summary": result.summary, "symbol": report.symbol}
+    meta: dict[str, object] = {"summary": result.summary, "symbol": report.symbol, "file": path}
     for key, value in result.metadata.items():
         meta[key] = dg.MetadataValue.json(value) if isinstance(value, dict | list) else value
     meta["quarantined_by_this_rule"] = report.quarantine.filter(pl.col("rule") == rule).height
+    if result.blocks:
+        meta["what_to_do"] = report.remedy
     return meta
+
+
+def _unreadable(symbol: str, error: LakeReadError) -> ValidationReport:
+    """A verdict for a symbol whose raw partition cannot be read: blocked on every rule."""
+    return ValidationReport.unreadable(symbol, str(error), remedy("raw_ohlcv", symbol))
+
+
+def contract_reports(lake: ParquetLake, symbols: list[str]) -> dict[str, ValidationReport]:
+    """The contract's verdict on each symbol's stored raw partition (an unreadable file
+    blocks that symbol alone)."""
+    reports = {}
+    for symbol in symbols:
+        try:
+            raw = lake.read("raw_ohlcv", symbol)
+        except LakeReadError as error:
+            reports[symbol] = _unreadable(symbol, error)
+            continue
+        reports[symbol] = validate_symbol(raw, symbol)
+    return reports
 
 
 @dg.multi_asset_check(
     specs=RAW_CONTRACT_SPECS,
     name="raw_ohlcv_contract",
-    description="The OHLCV data contract on raw bars (five blocking rules).",
+    description="The OHLCV data contract on raw bars: five rules, one verdict per rule and symbol.",
 )
 def raw_ohlcv_contract(
     context: dg.AssetCheckExecutionContext, lake: ParquetLake
-) -> Iterator[dg.AssetCheckResult]:
-    symbols = context.partition_keys
-    reports = [validate_symbol(lake.read("raw_ohlcv", s), s) for s in symbols]
-    for rule in RULES:
-        if len(reports) == 1:
-            (report,) = reports
+) -> Iterator[object]:
+    for symbol, report in contract_reports(lake, list(context.partition_keys)).items():
+        path = str(lake.path("raw_ohlcv", symbol))
+        for rule in RULES:
             result = report.results[rule]
-            yield dg.AssetCheckResult(
-                check_name=rule,
-                passed=result.passed,
-                severity=_severity(result.severity),
-                metadata=_metadata(report, rule),
-                description=result.summary,
+            yield partition_evaluation(
+                "raw_ohlcv",
+                rule,
+                symbol,
+                result.passed,
+                _severity(result.severity),
+                f"{symbol}: {result.summary}",
+                _metadata(report, rule, path),
             )
-            continue
-        # A run over several symbols can only block all of them together; per-symbol isolation
-        # comes from per-symbol runs. The table says which symbol failed and why.
-        failing = [r for r in reports if not r.results[rule].passed]
-        worst = "ERROR" if any(r.results[rule].blocks for r in failing) else "WARN"
-        yield dg.AssetCheckResult(
-            check_name=rule,
-            passed=not failing,
-            severity=_severity(worst),
-            metadata={
-                "symbols_checked": len(reports),
-                "symbols_failing": [r.symbol for r in failing],
-                "by_symbol": dg.MetadataValue.md(
-                    "| symbol | passed | severity | summary |\n|---|---|---|---|\n"
-                    + "\n".join(
-                        f"| {r.symbol} | {r.results[rule].passed} | {r.results[rule].severity} | "
-                        f"{r.results[rule].summary} |"
-                        for r in reports
-                    )
-                ),
-            },
-        )
+    yield from check_outputs("raw_ohlcv", RULES)
 
 
 @dg.multi_asset(
@@ -160,27 +161,45 @@ def raw_ohlcv_contract(
             },
         ),
     },
-    ins={"raw": dg.AssetIn("raw_ohlcv")},
+    deps=["raw_ohlcv"],
     partitions_def=symbol_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="validation",
-    code_version="1",
+    code_version="2",
 )
-def ohlcv(context: dg.AssetExecutionContext, raw: pl.DataFrame):
-    """Adjusted bars for the symbols that pass the contract; quarantined bars beside them."""
-    symbols = context.partition_keys
-    frames = {s: raw.filter(pl.col("symbol") == s) for s in symbols}
-    reports = {s: validate_symbol(frames[s], s) for s in symbols}
+def ohlcv(context: dg.AssetExecutionContext, lake: ParquetLake):
+    """Adjusted bars for the symbols that pass the contract; quarantined bars beside them.
+    A blocked symbol is left as it was stored."""
+    reports = contract_reports(lake, list(context.partition_keys))
+    passed = {s: r for s, r in reports.items() if not r.blocked}
     blocked = [r for r in reports.values() if r.blocked]
-    if blocked:
+    for report in blocked:
+        context.log.error(report.error_message(str(lake.path("raw_ohlcv", report.symbol))))
+    if not passed:
         raise dg.Failure(
-            description="validation blocked, nothing written:\n"
-            + "\n".join(r.error_message() for r in blocked),
+            description="validation blocked every symbol of the run, nothing written:\n"
+            + "\n".join(r.error_message(str(lake.path("raw_ohlcv", r.symbol))) for r in blocked),
             metadata={"blocked_symbols": [r.symbol for r in blocked]},
         )
-    for symbol, report in reports.items():
+    for report in blocked:
+        kept = lake.read_if_readable("ohlcv", report.symbol)
+        status = f"BLOCKED by {', '.join(report.blocking_rules)}: the stored partition is kept" + (
+            f" ({kept.height} rows through {kept['date'].max()})"
+            if kept is not None
+            else " (none stored yet)"
+        )
+        for asset in ("ohlcv", "ohlcv_quarantine"):
+            context.add_asset_metadata(
+                {"status": status, "blocked": True, "what_to_do": report.remedy},
+                asset_key=asset,
+                partition_key=report.symbol,
+            )
+    for symbol, report in passed.items():
         clean = report.clean
         context.add_asset_metadata(
             {
+                "status": "validated",
+                "blocked": False,
                 "dagster/row_count": clean.height,
                 "first_date": str(clean["date"].min()),
                 "last_date": str(clean["date"].max()),
@@ -203,8 +222,8 @@ def ohlcv(context: dg.AssetExecutionContext, raw: pl.DataFrame):
             asset_key="ohlcv_quarantine",
             partition_key=symbol,
         )
-    yield dg.Output({s: r.clean for s, r in reports.items()}, output_name="ohlcv")
-    yield dg.Output({s: r.quarantine for s, r in reports.items()}, output_name="ohlcv_quarantine")
+    yield dg.Output({s: r.clean for s, r in passed.items()}, output_name="ohlcv")
+    yield dg.Output({s: r.quarantine for s, r in passed.items()}, output_name="ohlcv_quarantine")
 
 
 def gx_docs_dir(lake: ParquetLake, symbol: str) -> Path:
@@ -216,32 +235,58 @@ def gx_docs_dir(lake: ParquetLake, symbol: str) -> Path:
     return Path(lake.base_dir).parent / "reports" / "great_expectations" / UNIVERSE.get(symbol).slug
 
 
-@dg.asset_check(
-    asset="ohlcv",
-    blocking=True,
-    partitions_def=symbol_partitions,
-    description="The contract as a Great Expectations suite on the validated bars, with Data Docs.",
+EXPECTATIONS = "ohlcv_expectations"
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            EXPECTATIONS,
+            asset="ohlcv",
+            blocking=False,
+            partitions_def=symbol_partitions,
+            description="The contract as a Great Expectations suite on the validated bars, "
+            "with Data Docs (one verdict per symbol).",
+        )
+    ],
+    name=EXPECTATIONS,
 )
 def ohlcv_expectations(
     context: dg.AssetCheckExecutionContext, lake: ParquetLake
-) -> dg.AssetCheckResult:
-    outcomes = {
-        s: run_expectations(lake.read("ohlcv", s), UNIVERSE.get(s), gx_docs_dir(lake, s))
-        for s in context.partition_keys
-    }
-    failed = {s: o.failed for s, o in outcomes.items() if not o.success}
-    last = next(iter(outcomes.values()))
-    metadata: dict[str, object] = {
-        "expectations_evaluated": last.evaluated,
-        "symbols": list(outcomes),
-        "failed_expectations": dg.MetadataValue.json(failed),
-    }
-    if last.docs_index:
-        metadata["data_docs"] = dg.MetadataValue.url(last.docs_index.as_uri())
-    if last.docs_page:
-        metadata["validation_page"] = dg.MetadataValue.path(str(last.docs_page))
-    return dg.AssetCheckResult(
-        passed=not failed,
-        metadata=metadata,
-        description="all expectations met" if not failed else f"failed for {sorted(failed)}",
-    )
+) -> Iterator[object]:
+    for symbol in context.partition_keys:
+        try:
+            bars = lake.read("ohlcv", symbol)
+        except LakeReadError as error:
+            yield partition_evaluation(
+                "ohlcv",
+                EXPECTATIONS,
+                symbol,
+                False,
+                dg.AssetCheckSeverity.ERROR,
+                f"{symbol}: no validated bars to check ({error})",
+                {"symbol": symbol},
+            )
+            continue
+        outcome = run_expectations(bars, UNIVERSE.get(symbol), gx_docs_dir(lake, symbol))
+        metadata: dict[str, object] = {
+            "symbol": symbol,
+            "expectations_evaluated": outcome.evaluated,
+            "failed_expectations": dg.MetadataValue.json(outcome.failed),
+        }
+        if outcome.docs_index:
+            metadata["data_docs"] = dg.MetadataValue.url(outcome.docs_index.as_uri())
+        if outcome.docs_page:
+            metadata["validation_page"] = dg.MetadataValue.path(str(outcome.docs_page))
+        yield partition_evaluation(
+            "ohlcv",
+            EXPECTATIONS,
+            symbol,
+            outcome.success,
+            dg.AssetCheckSeverity.ERROR,
+            f"{symbol}: all expectations met"
+            if outcome.success
+            else f"{symbol}: {len(outcome.failed)} expectation(s) failed",
+            metadata,
+        )
+    yield from check_outputs("ohlcv", [EXPECTATIONS])

@@ -28,7 +28,14 @@ from quant.walk_forward import (
     build_record,
     record_panel,
 )
-from quant.walk_forward_report import per_block, yearly_scores
+from quant.walk_forward_report import (
+    OUTCOMES,
+    figures,
+    per_block,
+    verdict,
+    with_outcomes,
+    yearly_scores,
+)
 from resources.atomic import write_parquet_atomic
 from resources.lake import ParquetLake
 from resources.mlflow_tracking import MlflowTracking
@@ -78,6 +85,11 @@ RECORD_COLUMNS = {
     "vol_forecast": ("float64", "volatility models: annualized vol of the next 20 sessions"),
     "p_bear .. p_highvol": ("float64", "regime model"),
     "label_regime / label_regime_now": ("int8", "regime labels by the thresholds known then"),
+    ", ".join(OUTCOMES): ("mixed", "the labels scored (known only after each row's label end)"),
+    "prior_down / prior_neutral / prior_up": (
+        "float64",
+        "class prior of the refit's training rows",
+    ),
 }
 
 
@@ -94,44 +106,6 @@ def _cache(lake: ParquetLake):
     return get, put
 
 
-def _plots(blocks: pl.DataFrame) -> dict[str, bytes]:
-    figures = {}
-    direction = blocks.filter(pl.col("rank_ic").is_not_null())
-    if direction.height:
-        series = {
-            m: part["rank_ic"].to_numpy()
-            for (m,), part in direction.group_by("model", maintain_order=True)
-        }
-        x = np.arange(max(len(v) for v in series.values()))
-        figures["rank_ic_per_block"] = plots.line_png(
-            x,
-            {m: np.pad(v, (0, x.size - v.size), constant_values=np.nan) for m, v in series.items()},
-            "mean daily rank IC of each refit block (equities)",
-            "rank IC",
-        )
-    return figures
-
-
-def _cumulative_png(scores: pl.DataFrame) -> bytes:
-    yearly = scores.filter(pl.col("period") != "all").sort("model", "period")
-    series = {}
-    for (model,), part in yearly.group_by("model", maintain_order=True):
-        gain = part["baseline_value"] - part["model_value"]
-        if part["metric"][0] == "balanced_accuracy":
-            gain = -gain
-        series[model] = np.cumsum(gain.to_numpy())
-    years = yearly["period"].unique().sort().to_list()
-    padded = {
-        m: np.pad(v, (0, len(years) - v.size), constant_values=np.nan) for m, v in series.items()
-    }
-    return plots.line_png(
-        np.array([int(y) for y in years]),
-        padded,
-        "cumulative yearly gain over the baseline (metric units; > 0 = better)",
-        "cumulative gain",
-    )
-
-
 def _log_build(
     tracking: MlflowTracking,
     context: dg.AssetExecutionContext,
@@ -139,7 +113,7 @@ def _log_build(
     models: list[str],
     scores: pl.DataFrame,
     blocks: pl.DataFrame,
-    figures: dict[str, bytes],
+    pictures: dict[str, bytes],
     data_version: str,
 ) -> str:
     import mlflow
@@ -171,24 +145,11 @@ def _log_build(
             table = Path(tmp) / "yearly_scores.csv"
             scores.write_csv(table)
             mlflow.log_artifact(str(table))
-            for name, png in figures.items():
+            for name, png in pictures.items():
                 path = Path(tmp) / f"{name}.png"
                 path.write_bytes(png)
                 mlflow.log_artifact(str(path), artifact_path="plots")
         return tracking.run_url(run.info.experiment_id, run.info.run_id)
-
-
-def _verdict(scores: pl.DataFrame) -> str:
-    """One line per model: the whole record's metric beside its baseline (point estimates)."""
-    parts = []
-    for row in scores.filter(pl.col("period") == "all").iter_rows(named=True):
-        model, base = row["model_value"], row["baseline_value"]
-        better = model > base if row["metric"] == "balanced_accuracy" else model < base
-        parts.append(
-            f"{row['model']}: {row['metric']} {model:.4f} vs {row['baseline']} {base:.4f} "
-            f"({'better' if better else 'not better'})"
-        )
-    return "; ".join(parts) + " (point estimates over the whole record)"
 
 
 @dg.asset(
@@ -198,7 +159,7 @@ def _verdict(scores: pl.DataFrame) -> str:
     kinds={"polars", "mlflow"},
     owners=["team:quant-research"],
     tags={"layer": "evaluation"},
-    code_version="1",
+    code_version="2",
     metadata={"dagster/column_schema": column_schema(RECORD_COLUMNS)},
     description="The walk-forward record: each family refit every 63 sessions once 3 years of "
     "history exist (qlib's rolling retraining), each refit fitted only on labels that end before "
@@ -231,17 +192,18 @@ def walk_forward(
             description=f"walk_forward: no block to score ({panel['date'].n_unique()} sessions; "
             f"the first refit needs {procedure.min_train_years} years of history)"
         )
-    scores = yearly_scores(record, panel, ANCHORS)
-    blocks = per_block(record, panel, ANCHORS)
-    figures = {**_plots(blocks), "cumulative_gain": _cumulative_png(scores)}
+    record = with_outcomes(record, panel)
+    scores = yearly_scores(record, anchors=ANCHORS)
+    blocks = per_block(record, anchors=ANCHORS)
+    pictures = figures(scores, blocks)
     version = frame_version(panel.select("symbol", "date", "label_end"))
     run_url = _log_build(
-        mlflow_tracking, context, procedure, config.models, scores, blocks, figures, version
+        mlflow_tracking, context, procedure, config.models, scores, blocks, pictures, version
     )
     context.add_output_metadata(
         {
             "dagster/row_count": record.height,
-            "verdict": _verdict(scores),
+            "verdict": verdict(scores),
             "first_date": str(record["date"].min()),
             "last_date": str(record["date"].max()),
             "years_covered": round((record["date"].max() - record["date"].min()).days / 365.25, 2),
@@ -253,7 +215,7 @@ def walk_forward(
             ),
             "yearly_scores": md(scores, 4),
             "plots": dg.MetadataValue.md(
-                "\n\n".join(plots.markdown_image(png, name) for name, png in figures.items())
+                "\n\n".join(plots.markdown_image(png, name) for name, png in pictures.items())
             ),
             "mlflow_run": dg.MetadataValue.url(run_url),
             "config": dg.MetadataValue.json(config.model_dump()),

@@ -10,6 +10,7 @@
     market summary                                              what the lake holds
     market sql "SELECT ..."                                     DuckDB over the lake
     market warehouse [PATH]                                     write a DuckDB file of views
+    market restore SYMBOL [...]                                 rewrite raw_ohlcv from the raw landing
     market halt [--reason TEXT]                                 serve HOLD everywhere until resumed
     market resume                                               lift the halt
     market champion list                                        champion, challenger, pin per model
@@ -45,8 +46,36 @@ SUMMARY_COUNTS = {
 }
 
 
+def freshness_context():
+    """The configured source's run date and staleness threshold (MarketData of the local
+    deployment, from the environment)."""
+    from assets.partitions import UNIVERSE
+    from resources import build_resources
+
+    market_data = build_resources()["market_data"]
+    return market_data.run_date(UNIVERSE), market_data.max_sessions_behind
+
+
+def summary_freshness(ohlcv_last):
+    """``sessions_behind`` and ``stale`` per symbol of ``ohlcv_last`` (symbol, data_date: the
+    last validated bar) against the configured run date, on each symbol's exchange calendar."""
+    import polars as pl
+
+    from assets.partitions import UNIVERSE
+    from quant.freshness import freshness
+
+    run_date, threshold = freshness_context()
+    calendars = {i.symbol: i.calendar for i in UNIVERSE.instruments}
+    known = ohlcv_last.filter(pl.col("symbol").is_in(list(calendars)))
+    return freshness(known, calendars, run_date, threshold).select(
+        "symbol", "sessions_behind", "stale"
+    )
+
+
 def lake_summary():
-    """Per symbol: raw, validated and quarantined rows and the date range (DuckDB over the lake)."""
+    """Per symbol: raw, validated and quarantined rows, the date range, and how many sessions of
+    its exchange calendar the last validated bar is behind the run date (``stale`` beyond the
+    threshold; quant/freshness.py). DuckDB over the lake."""
     import polars as pl
 
     from resources.warehouse import DuckDBWarehouse
@@ -70,8 +99,14 @@ def lake_summary():
                 summary = summary.join(counts, on="symbol", how="left").with_columns(
                     pl.col(column).fill_null(0)
                 )
+        fresh = []
+        if "ohlcv" in views:
+            last = con.sql("SELECT symbol, max(date) AS data_date FROM ohlcv GROUP BY symbol").pl()
+            summary = summary.join(summary_freshness(last), on="symbol", how="left")
+            fresh = ["sessions_behind", "stale"]
     counted = [c for c in SUMMARY_COUNTS.values() if c in summary.columns]
-    return summary.select("symbol", "raw_rows", *counted, "first_date", "last_date").sort("symbol")
+    columns = ["symbol", "raw_rows", *counted, "first_date", "last_date", *fresh]
+    return summary.select(columns).sort("symbol")
 
 
 def _cmd_materialize(args: argparse.Namespace) -> int:
@@ -79,7 +114,9 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     try:
-        outcome = run_pipeline(args.symbols, workers=args.workers, train=not args.no_train)
+        outcome = run_pipeline(
+            args.symbols, train=not args.no_train, replace_history=args.replace_history
+        )
     except (KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -94,7 +131,8 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
     print(
         f"\ningestion run {outcome.ingest.run_id}: {summary.height} symbols, "
         f"{summary['raw_rows'].sum():,} rows, {summary['first_date'].min()} .. "
-        f"{summary['last_date'].max()}; {len(outcome.validations)} validation runs; {elapsed:.1f}s in all"
+        f"{summary['last_date'].max()}; {len(outcome.validations)} symbols validated "
+        f"({len({r.run_id for r in outcome.validations.values()})} run(s)); {elapsed:.1f}s in all"
     )
     for run in outcome.features:
         print(f"features run {run.run_id}: {'ok' if run.success else 'FAILED'}")
@@ -116,15 +154,21 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         print_signals(read_asset("signals"))
     if outcome.monitor is not None and outcome.monitor.success:
         _print_monitoring(outcome.monitor)
+    for symbol, problems in outcome.not_ingested.items():
+        print(f"NOT INGESTED {symbol} (its stored partition is kept):", file=sys.stderr)
+        for message in problems:
+            print(f"  {message}", file=sys.stderr)
     if outcome.blocked:
         for symbol in outcome.blocked:
             print(f"BLOCKED {symbol}:", file=sys.stderr)
             for message in outcome.validations[symbol].problems:
                 print(f"  {message}", file=sys.stderr)
         return 1
+    if outcome.not_ingested:
+        return 1
     if outcome.downstream_failures:
         for run in outcome.downstream_failures:
-            print(f"FAILED run {run.run_id} ({run.job_name}):", file=sys.stderr)
+            print(f"FAILED run {run.run_id} ({run.dagster_run.job_name}):", file=sys.stderr)
             for message in failure_messages(run):
                 print(f"  {message}", file=sys.stderr)
         return 1
@@ -155,23 +199,27 @@ def read_asset(name: str):
 
 
 def print_model_report() -> None:
-    """The out-of-sample headline of every model beside its baselines (rolling mode: the
-    validation window, scored by the selection models; fixed mode: the test split)."""
+    """The out-of-sample headline: the walk-forward record per year and overall (each model
+    beside its baseline, with the gap's p-value), then the latest models on one window (rolling
+    mode: the validation window, scored by the selection models; fixed mode: the test split)."""
     import polars as pl
 
     report = read_asset("model_report")
     if report.is_empty():
         print("model_report holds no scores (too few test rows when it last ran)")
         return
+    if "scope" not in report.columns:  # written before the walk-forward record joined it
+        report = report.with_columns(
+            pl.lit("latest_window").alias("scope"), pl.lit("all").alias("period")
+        )
     report = report.with_columns(
         pl.when(pl.col("source") == pl.col("model"))
         .then(pl.lit("score"))
         .otherwise(pl.col("source"))
         .alias("source")
     )
-    headline = report.filter(pl.col("metric").is_in(HEADLINE_METRICS))
     with pl.Config(
-        tbl_rows=100,
+        tbl_rows=200,
         tbl_cols=12,
         fmt_str_lengths=30,
         tbl_hide_dataframe_shape=True,
@@ -179,10 +227,33 @@ def print_model_report() -> None:
         tbl_width_chars=200,
         float_precision=4,
     ):
+        record = report.filter(pl.col("scope") == "walk_forward")
+        if not record.is_empty():
+            print(
+                "walk-forward record (refit every step sessions on earlier labels only): each "
+                "model's score beside its baseline; p = one-sided paired test that it is better"
+            )
+            extras = ["p_value_vs_baseline", "rank_ic"]
+            keys = ["model", "period"]
+            own = pl.col("source") == "score"
+            score = record.filter(own & ~pl.col("metric").is_in(extras)).select(
+                *keys, "metric", pl.col("value").alias("score")
+            )
+            base = record.filter(~own).select(
+                *keys, pl.col("source").alias("baseline"), pl.col("value").alias("baseline_score")
+            )
+            tests = record.filter(pl.col("metric").is_in(extras)).pivot(
+                on="metric", index=keys, values="value"
+            )
+            table = score.join(base, on=keys).join(tests, on=keys, how="left")
+            print(table.sort("model", pl.col("period") == "all", "period"))
+        headline = report.filter(
+            (pl.col("scope") == "latest_window") & pl.col("metric").is_in(HEADLINE_METRICS)
+        )
         for (family,), rows in headline.group_by("family", maintain_order=True):
             print(
-                f"\n{family}: out of sample (validation window, selection models), each "
-                "model's score beside its baselines"
+                f"\n{family}: latest models, out of sample (validation window, selection "
+                "models), each model's score beside its baselines"
             )
             print(rows.pivot(on="source", index=["model", "metric"], values="value"))
 
@@ -302,7 +373,30 @@ SIGNAL_VIEW = [
     "p_down",
     "vol_forecast",
     "regime",
+    "data_date",
+    "stale",
 ]
+
+
+def stale_lines(frame) -> list[str]:
+    """One line per stale signal row: its last bar, how many sessions of its calendar behind
+    the run date it was served on, and that the signal was held. Signals stored before the
+    freshness columns existed give none."""
+    import polars as pl
+
+    from assets.partitions import UNIVERSE
+    from quant.freshness import stale_note
+
+    needed = {"stale", "data_date", "run_date", "sessions_behind"}
+    if frame.is_empty() or not needed <= set(frame.columns):
+        return []
+    lines = []
+    for row in frame.filter(pl.col("stale")).iter_rows(named=True):
+        calendar = UNIVERSE.get(row["symbol"]).calendar if row["symbol"] in UNIVERSE else "?"
+        lines.append(
+            stale_note({**row, "calendar": calendar}, row["run_date"], "signal held (HOLD)")
+        )
+    return lines
 
 
 def print_signals(frame) -> None:
@@ -314,13 +408,15 @@ def print_signals(frame) -> None:
     print("\nsignals: latest session of each symbol (champions; rule in quant/signals.py)")
     with pl.Config(
         tbl_rows=100,
-        tbl_cols=12,
+        tbl_cols=14,
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,
-        tbl_width_chars=200,
+        tbl_width_chars=220,
         float_precision=3,
     ):
-        print(frame.select(SIGNAL_VIEW))
+        print(frame.select(c for c in SIGNAL_VIEW if c in frame.columns))
+    for line in stale_lines(frame):
+        print(line)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -356,26 +452,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_backtest(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from quant.backtest import performance
+    from quant.backtest import performance_table
 
     try:
         daily = read_asset("backtest")
     except MissingMaterialization as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = [
-        {
-            "portfolio": "strategy (net of costs)",
-            **performance(daily["net"].to_numpy(), daily["turnover"].to_numpy()),
-        },
-        {"portfolio": "strategy (gross)", **performance(daily["gross"].to_numpy())},
-        {"portfolio": "S&P 500 buy and hold", **performance(daily["sp500"].to_numpy())},
-        {"portfolio": "equal weight", **performance(daily["equal_weight"].to_numpy())},
-    ]
-    print(
-        f"backtest {daily['date'].min()} .. {daily['date'].max()} (the report's out-of-sample window, daily rebalanced)"
-    )
+    if "window" not in daily.columns:  # written before the walk-forward record joined it
+        daily = daily.with_columns(pl.lit("validation").alias("window"))
+    names = {
+        "strategy_net": "strategy (net of costs)",
+        "strategy_gross": "strategy (gross)",
+        "sp500_buy_and_hold": "S&P 500 buy and hold",
+        "equal_weight": "equal weight",
+    }
     with pl.Config(
+        tbl_rows=100,
         tbl_cols=12,
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,
@@ -383,25 +476,89 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         float_precision=4,
         fmt_str_lengths=30,
     ):
-        print(pl.DataFrame(rows, infer_schema_length=None))
+        for (window,), part in daily.group_by("window", maintain_order=True):
+            record = window == "walk_forward"
+            label = "the walk-forward record, per year" if record else "the latest models' window"
+            print(
+                f"\nbacktest {part['date'].min()} .. {part['date'].max()} ({label}, daily rebalanced)"
+            )
+            table = performance_table(part.sort("date"), by_year=record).with_columns(
+                pl.col("portfolio").replace(names)
+            )
+            print(table)
     return 0
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     try:
-        print(lake_summary().to_pandas().to_string(index=False))
+        summary = lake_summary()
+    except ValueError as exc:  # a bad setting (MARKET_STALE_AFTER_SESSIONS, MARKET_AS_OF)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # duckdb says "Table ... does not exist" before the first run
         print(f"nothing to summarize yet ({exc}); run `make run` first", file=sys.stderr)
         return 1
+    print(summary.to_pandas().to_string(index=False))
+    if "stale" in summary.columns:
+        run_date, threshold = freshness_context()
+        print(
+            f"\nsessions_behind: exchange sessions after the last validated bar, up to the run "
+            f"date {run_date}; stale beyond {threshold} (MARKET_STALE_AFTER_SESSIONS)"
+        )
     return 0
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
-    from resources.warehouse import DuckDBWarehouse
+    """One read-only SELECT over the lake views (see resources.warehouse for the sandbox).
+
+    Files left out of a view (corrupt, truncated) are reported on stderr before the query runs;
+    a refused statement or a DuckDB error is one line on stderr and exit code 2.
+    """
+    import duckdb
+
+    from resources.warehouse import DuckDBWarehouse, ForbiddenQueryError
+
+    def warn(message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr)
 
     warehouse = DuckDBWarehouse(lake_dir=str(settings.lake_dir()))
-    print(warehouse.query(args.query).to_pandas().to_string(index=False))
+    try:
+        frame = warehouse.query(args.query, on_warning=warn)
+    except ForbiddenQueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except duckdb.Error as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {first_line}", file=sys.stderr)
+        return 2
+    print(frame.to_pandas().to_string(index=False))
     return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    """Rewrite raw_ohlcv partitions from the raw landing (a lost or corrupt file)."""
+    from assets.partitions import UNIVERSE
+    from resources import build_resources
+
+    resources = build_resources()
+    lake, landing = resources["lake"], resources["landing"]
+    source = args.source or resources["market_data"].source
+    status = 0
+    for symbol in args.symbols:
+        try:
+            UNIVERSE.get(symbol)
+            bars = landing.rebuild(source, symbol)
+        except (KeyError, ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        path = lake.write("raw_ohlcv", bars, symbol)
+        print(
+            f"{symbol}: restored {bars.height} rows ({bars['date'].min()} .. "
+            f"{bars['date'].max()}) from the {source} landing into {path}; re-validate with "
+            f"`market materialize --symbols {symbol}`"
+        )
+    return status
 
 
 def _cmd_warehouse(args: argparse.Namespace) -> int:
@@ -563,7 +720,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("materialize", help="run the pipeline over the universe in one run")
     p.add_argument("--symbols", nargs="*", help="a contiguous subset of the universe")
-    p.add_argument("--workers", type=int, default=2, help="processes for the validation runs")
+    p.add_argument(
+        "--replace-history",
+        action="store_true",
+        help="accept deliveries that drop stored dates (a source's corrected history); "
+        "without it such a delivery is refused and the stored partition kept",
+    )
     p.add_argument("--no-train", action="store_true", help="stop after features and market context")
     p.set_defaults(func=_cmd_materialize)
     p = sub.add_parser("nightly", help="one nightly run over the universe (as the schedule)")
@@ -604,6 +766,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sql", help="run a DuckDB query over the lake views")
     p.add_argument("query")
     p.set_defaults(func=_cmd_sql)
+    p = sub.add_parser(
+        "restore", help="rewrite raw_ohlcv partitions from the raw landing (lost or corrupt files)"
+    )
+    p.add_argument("symbols", nargs="+")
+    p.add_argument("--source", help="the landing's source folder (default: the configured source)")
+    p.set_defaults(func=_cmd_restore)
     p = sub.add_parser("warehouse", help="write a DuckDB file holding views over the lake")
     p.add_argument("path", nargs="?")
     p.set_defaults(func=_cmd_warehouse)

@@ -8,6 +8,7 @@ from assets import (
     backtest,
     evaluation,
     features,
+    freshness,
     ingestion,
     labels,
     monitoring,
@@ -41,7 +42,7 @@ defs = dg.Definitions(
             walk_forward,
         ]
     ),
-    asset_checks=dg.load_asset_checks_from_modules([validation, features]),
+    asset_checks=dg.load_asset_checks_from_modules([validation, features, freshness]),
     # Each step in its own process costs ~6 s of interpreter start-up on these machines; the
     # steps here are small and vectorized, so one process per run is faster.
     executor=dg.in_process_executor,

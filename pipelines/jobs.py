@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import dagster as dg
 
+from quant.validation.rules import RULES
+
+RAW = dg.AssetKey("raw_ohlcv")
+
 ingest_job = dg.define_asset_job(
     "ingest",
-    selection=dg.AssetSelection.assets("raw_ohlcv").without_checks(),
-    description="Fetch daily bars for the universe into raw_ohlcv: one run, one step for all symbols.",
+    selection=dg.AssetSelection.assets("raw_ohlcv").without_checks()
+    | dg.AssetSelection.checks(dg.AssetCheckKey(RAW, "delivery")),
+    description="Fetch daily bars for the universe into raw_ohlcv: one run, one step for all "
+    "symbols; a symbol that cannot be fetched, or whose delivery would lose stored history, "
+    "keeps its stored partition and fails its own delivery check.",
 )
 
 validate_job = dg.define_asset_job(
     "validate",
-    selection=dg.AssetSelection.checks_for_assets("raw_ohlcv")
+    selection=dg.AssetSelection.checks(*(dg.AssetCheckKey(RAW, r) for r in RULES))
     | dg.AssetSelection.assets("ohlcv", "ohlcv_quarantine"),
-    description="The data contract for ONE symbol: blocking checks on raw_ohlcv, then ohlcv and its "
-    "quarantine. Run once per symbol so a bad symbol is blocked alone.",
+    description="The data contract for a range of symbols in one step: five checks on raw_ohlcv "
+    "recorded per symbol, then ohlcv and its quarantine for the symbols that pass (a blocked "
+    "symbol keeps its stored partition; the others go on).",
 )
 
 features_job = dg.define_asset_job(

@@ -1,15 +1,14 @@
 """Launch the pipeline's runs from Python: what `make run`, the CLI and the tests share.
 
-One ingestion run covers every symbol (a partition range, executed in one step). Validation
-then runs once per symbol, so that a symbol failing a blocking check stops only its own run.
-Runs go to the instance in $DAGSTER_HOME, so they appear in the web UI.
+One ingestion run covers every symbol (a partition range, executed in one step), and so does
+validation: the contract records its verdicts per symbol and a blocked symbol keeps its stored
+partition while the others go on. Runs go to the instance in $DAGSTER_HOME, so they appear in
+the web UI.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -65,7 +64,7 @@ def walk_forward_job() -> dg.JobDefinition:
 
 @dataclass(frozen=True)
 class SymbolRun:
-    """The outcome of one symbol's validation run (picklable: it crosses process boundaries)."""
+    """One symbol's outcome in a validation (or ingestion) run: passed, or blocked and why."""
 
     symbol: str
     success: bool
@@ -78,6 +77,7 @@ class PipelineRun:
     """Outcome of one `run_pipeline` call."""
 
     ingest: dg.ExecuteJobResult | None = None
+    not_ingested: dict[str, list[str]] = field(default_factory=dict)
     validations: dict[str, SymbolRun] = field(default_factory=dict)
     features: list[dg.ExecuteJobResult] = field(default_factory=list)
     context: dg.ExecuteJobResult | None = None
@@ -100,21 +100,36 @@ class PipelineRun:
     def success(self) -> bool:
         return (
             bool(self.ingest and self.ingest.success)
+            and not self.not_ingested
             and not self.blocked
             and not self.downstream_failures
         )
 
 
-def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
-    """What stopped a run: blocking check verdicts (rule + summary) and step errors."""
-    messages = []
+def failed_checks(result: dg.ExecuteJobResult) -> dict[str, list[str]]:
+    """ERROR check verdicts of a run by symbol partition (None: not partitioned): what was
+    refused and why."""
+    failures: dict[str, list[str]] = {}
     for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            verdict = event.event_specific_data
-            if not verdict.passed and verdict.severity.value == "ERROR":
-                summary = verdict.metadata.get("summary")
-                messages.append(f"{verdict.check_name}: {summary.value if summary else 'failed'}")
-        elif (
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        verdict = event.event_specific_data
+        if verdict.passed or verdict.severity.value != "ERROR":
+            continue
+        summary = verdict.metadata.get("summary")
+        text = summary.value if summary else verdict.description or "failed"
+        failures.setdefault(verdict.partition, []).append(f"{verdict.check_name}: {text}")
+    return failures
+
+
+def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
+    """What went wrong in a run: ERROR check verdicts (symbol, rule, summary) and step errors."""
+    messages = []
+    for partition, problems in failed_checks(result).items():
+        prefix = f"{partition} " if partition else ""
+        messages.extend(f"{prefix}{problem}" for problem in problems)
+    for event in result.all_events:
+        if (
             event.is_step_failure
             and "blocking asset check" not in event.step_failure_data.error.message
         ):
@@ -137,18 +152,24 @@ def execute(
     )
 
 
-def validate_symbols(symbols: Sequence[str]) -> list[SymbolRun]:
-    """One `validate` run per symbol on the instance in $DAGSTER_HOME (also a worker's entry point)."""
-    from resources import settings
-
-    settings.disable_telemetry()
-    instance = dg.DagsterInstance.get()
+def validate_symbols(
+    symbols: Sequence[str], universe_symbols: Sequence[str], instance: dg.DagsterInstance
+) -> list[SymbolRun]:
+    """One `validate` run per contiguous range of ``symbols`` (one run when they are), each
+    symbol judged alone inside it: blocked (with the contract's reasons) or passed."""
     outcomes = []
-    for symbol in symbols:
-        result = execute(validate_job, {PARTITION_TAG: symbol}, instance)
-        outcomes.append(
-            SymbolRun(symbol, result.success, result.run_id, tuple(failure_messages(result)))
-        )
+    for block in contiguous_blocks(symbols, universe_symbols):
+        result = execute(validate_job, {RANGE_START: block[0], RANGE_END: block[-1]}, instance)
+        problems = failed_checks(result)
+        step_errors = [] if result.success else failure_messages(result)
+        for symbol in block:
+            refused = problems.get(symbol, [])
+            passed = result.success and not refused
+            outcomes.append(
+                SymbolRun(
+                    symbol, passed, result.run_id, tuple(refused or ([] if passed else step_errors))
+                )
+            )
     return outcomes
 
 
@@ -185,16 +206,17 @@ def run_features(
 
 
 def run_pipeline(
-    symbols: Sequence[str] | None = None, workers: int = 2, train: bool = True
+    symbols: Sequence[str] | None = None,
+    train: bool = True,
+    replace_history: bool = False,
 ) -> PipelineRun:
-    """Ingest ``symbols`` (default: the universe) in one run, validate each in its own run, then
-    compute features for the symbols that passed and the market context; with ``train``, the
-    labels and the ``retrain`` run (models, report, promotion) follow.
+    """Ingest ``symbols`` (default: the universe) in one run, validate them in one run (each
+    symbol judged alone), then compute features for the symbols that passed and the market
+    context; with ``train``, the labels and the ``retrain`` run (models, report, promotion)
+    follow. ``replace_history`` lets a delivery replace stored history by less.
 
-    The validation runs are independent, so ``workers`` processes share them out (each process
-    pays the imports once: Dagster, polars, Great Expectations). The market context needs every
-    symbol of the universe validated; it (and the models after it) is skipped when one is
-    missing.
+    The market context needs every symbol of the universe validated; it (and the models after
+    it) is skipped when one is missing.
     """
     from assets.partitions import UNIVERSE
 
@@ -204,19 +226,18 @@ def run_pipeline(
         UNIVERSE.get(symbol)
     first, last = contiguous_range(chosen, UNIVERSE.symbols)
     outcome = PipelineRun()
-    outcome.ingest = execute(ingest_job, {RANGE_START: first, RANGE_END: last}, instance)
+    ingest_config = {
+        **RUN_CONFIG,
+        "ops": {"raw_ohlcv": {"config": {"replace_history": replace_history}}},
+    }
+    outcome.ingest = execute(
+        ingest_job, {RANGE_START: first, RANGE_END: last}, instance, ingest_config
+    )
     if not outcome.ingest.success:
         return outcome
-    workers = max(1, min(workers, len(chosen)))
-    if workers == 1:
-        runs = validate_symbols(chosen)
-    else:
-        chunks = [chosen[i::workers] for i in range(workers)]
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            runs = [run for chunk in pool.map(validate_symbols, chunks) for run in chunk]
-    outcome.validations = {
-        run.symbol: run for run in sorted(runs, key=lambda r: chosen.index(r.symbol))
-    }
+    outcome.not_ingested = {s: p for s, p in failed_checks(outcome.ingest).items() if s}
+    runs = validate_symbols(chosen, UNIVERSE.symbols, instance)
+    outcome.validations = {run.symbol: run for run in runs}
     passed = [s for s in chosen if s not in outcome.blocked]
     if passed:
         outcome.features = run_features(passed, UNIVERSE.symbols, instance)

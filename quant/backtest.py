@@ -91,3 +91,48 @@ def benchmark_returns(frame: pl.DataFrame, symbols: list[str] | None = None) -> 
     date: date, return."""
     chosen = frame if symbols is None else frame.filter(pl.col("symbol").is_in(symbols))
     return chosen.group_by("date").agg(pl.col("fwd_return_1").mean().alias("return")).sort("date")
+
+
+PORTFOLIOS = {
+    "strategy_net": "net",
+    "strategy_gross": "gross",
+    "sp500_buy_and_hold": "sp500",
+    "equal_weight": "equal_weight",
+}
+
+
+def with_benchmarks(
+    daily: pl.DataFrame, returns: pl.DataFrame, traded: pl.DataFrame, benchmark: str
+) -> pl.DataFrame:
+    """The strategy's daily returns beside buy-and-hold of ``benchmark`` (from ``returns``:
+    symbol, date, fwd_return_1) and an equal-weight portfolio of the names in ``traded``, on
+    the strategy's dates (a missing benchmark day counts as flat)."""
+    dates = daily.select("date")
+    spx = dates.join(benchmark_returns(returns, [benchmark]), on="date", how="left")["return"]
+    equal = dates.join(benchmark_returns(traded), on="date", how="left")["return"]
+    return daily.with_columns(
+        spx.fill_null(0.0).alias("sp500"), equal.fill_null(0.0).alias("equal_weight")
+    )
+
+
+def performance_table(daily: pl.DataFrame, by_year: bool = False) -> pl.DataFrame:
+    """portfolio | period ("all", or each calendar year) | the ``performance`` figures of the
+    strategy (net and gross) and its benchmarks over ``daily`` (``with_benchmarks``' output)."""
+    periods = [("all", daily)]
+    if by_year:
+        periods += [
+            (str(year), part)
+            for (year,), part in daily.group_by(pl.col("date").dt.year(), maintain_order=True)
+        ]
+    rows = []
+    for period, part in sorted(periods, key=lambda p: (p[0] == "all", p[0])):
+        for portfolio, column in PORTFOLIOS.items():
+            turnover = part["turnover"].to_numpy() if portfolio == "strategy_net" else None
+            rows.append(
+                {
+                    "portfolio": portfolio,
+                    "period": period,
+                    **performance(part[column].to_numpy(), turnover),
+                }
+            )
+    return pl.DataFrame(rows, infer_schema_length=None)

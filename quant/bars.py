@@ -79,3 +79,11 @@ def count_new_dates(previous: pl.DataFrame | None, current: pl.DataFrame) -> int
     if previous is None or previous.is_empty():
         return current.height
     return current.join(previous.select("symbol", "date"), on=["symbol", "date"], how="anti").height
+
+
+def lost_history(stored: pl.DataFrame | None, current: pl.DataFrame) -> pl.DataFrame:
+    """The stored (symbol, date) rows that ``current`` no longer has: what replacing the
+    stored partition with ``current`` would lose."""
+    if stored is None or stored.is_empty():
+        return stored.clear() if stored is not None else empty_bars()
+    return stored.join(current.select("symbol", "date"), on=["symbol", "date"], how="anti")

@@ -9,12 +9,15 @@ The combiner is a small, transparent mixture of experts:
    that: the regime model can veto a weak direction call, never create one.
 3. **Volatility sizing.** The position is ``sign × min(1, target_vol / forecast_vol)``: the same
    expected risk per name, never levered above 1. HOLD is a position of 0.
+4. **Stale data.** A symbol whose last bar is behind its exchange calendar (quant.freshness) is
+   held: :func:`hold_stale`, like an operator halt (:func:`halt_all`) for one symbol.
 
 Every input of a signal at date t is a model output at date t, which only reads data up to t.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import polars as pl
@@ -122,4 +125,19 @@ def halt_all(frame: pl.DataFrame) -> pl.DataFrame:
         pl.lit(HOLD, pl.String).alias("signal"),
         pl.lit(0.0, pl.Float64).alias("position"),
         pl.lit(True, pl.Boolean).alias("halted"),
+    )
+
+
+def hold_stale(frame: pl.DataFrame, stale_symbols: Iterable[str]) -> pl.DataFrame:
+    """``frame``'s signals with every row of ``stale_symbols`` turned into HOLD, position 0.
+
+    Why: a signal made from a bar sessions older than the run date (quant.freshness) is not
+    today's signal and must not be traded. As under a halt, the model outputs are kept; ``stale``
+    is set to True on those rows and False on the others.
+    """
+    stale = pl.col("symbol").is_in(sorted(set(stale_symbols)))
+    return frame.with_columns(
+        pl.when(stale).then(pl.lit(HOLD, pl.String)).otherwise(pl.col("signal")).alias("signal"),
+        pl.when(stale).then(0.0).otherwise(pl.col("position")).cast(pl.Float64).alias("position"),
+        stale.alias("stale"),
     )

@@ -16,8 +16,29 @@ from quant.universe import symbol_slug
 from resources.atomic import write_parquet_atomic
 
 
-class LakePartitionMissingError(FileNotFoundError):
+class LakeReadError(OSError):
+    """A stored asset (partition) cannot be read: missing or corrupt. The message names the
+    asset, the symbol, the file and what to do."""
+
+
+class LakePartitionMissingError(LakeReadError, FileNotFoundError):
     """An asset partition was asked for but has never been materialized."""
+
+
+class CorruptPartitionError(LakeReadError):
+    """A stored file exists but is not readable Parquet (truncated, overwritten, bad disk)."""
+
+
+def remedy(asset: str, partition: str | None) -> str:
+    """What an operator does about an unreadable file of ``asset``."""
+    if asset == "raw_ohlcv" and partition:
+        return (
+            f"restore it from the raw landing (`market restore {partition}`) or fetch it again "
+            f"(`market materialize --symbols {partition}`)"
+        )
+    if partition:
+        return f"re-materialize that symbol (`market materialize --symbols {partition}`)"
+    return f"re-materialize `{asset}` (`market materialize`, or from the web UI)"
 
 
 class ParquetLake(dg.ConfigurableResource):
@@ -40,17 +61,35 @@ class ParquetLake(dg.ConfigurableResource):
         return self.path(asset, partition).exists()
 
     def read(self, asset: str | Sequence[str], partition: str | None = None) -> pl.DataFrame:
+        """The stored frame; a missing or unreadable file raises ``LakeReadError`` naming the
+        asset, the symbol, the file and the remedy."""
         path = self.path(asset, partition)
+        name = asset if isinstance(asset, str) else "/".join(asset)
+        what = f"{name}[{partition}]" if partition else name
         if not path.exists():
-            what = f"{asset}[{partition}]" if partition else str(asset)
             raise LakePartitionMissingError(f"{what} has not been materialized (no {path})")
-        return pl.read_parquet(path)
+        try:
+            return pl.read_parquet(path)
+        except (pl.exceptions.PolarsError, OSError, ValueError) as cause:
+            raise CorruptPartitionError(
+                f"{what}: the stored file {path} cannot be read ({str(cause).splitlines()[0]}); "
+                f"{remedy(name, partition)}"
+            ) from cause
 
     def read_if_exists(
         self, asset: str | Sequence[str], partition: str | None = None
     ) -> pl.DataFrame | None:
-        path = self.path(asset, partition)
-        return pl.read_parquet(path) if path.exists() else None
+        """The stored frame, or None when it was never written (a corrupt file still raises)."""
+        return self.read(asset, partition) if self.path(asset, partition).exists() else None
+
+    def read_if_readable(
+        self, asset: str | Sequence[str], partition: str | None = None
+    ) -> pl.DataFrame | None:
+        """The stored frame, or None when it is missing or unreadable (for reporting only)."""
+        try:
+            return self.read(asset, partition)
+        except LakeReadError:
+            return None
 
     def read_partitions(
         self, asset: str | Sequence[str], partitions: Iterable[str]
@@ -62,8 +101,22 @@ class ParquetLake(dg.ConfigurableResource):
             raise LakePartitionMissingError(
                 f"{asset}: partition(s) {missing} have not been materialized"
             )
-        frames = [pl.read_parquet(self.path(asset, k)) for k in keys]
+        frames = [self.read(asset, k) for k in keys]
         return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+    def read_available(
+        self, asset: str | Sequence[str], partitions: Iterable[str]
+    ) -> tuple[pl.DataFrame, list[str]]:
+        """The partitions of ``partitions`` that are stored, stacked, and the keys that are not
+        (a symbol blocked before its first validation has no partition yet)."""
+        keys = list(partitions)
+        present = [k for k in keys if self.exists(asset, k)]
+        absent = [k for k in keys if k not in present]
+        if not present:
+            raise LakePartitionMissingError(
+                f"{asset}: none of the partition(s) {keys} has been materialized"
+            )
+        return self.read_partitions(asset, present), absent
 
     def write(
         self, asset: str | Sequence[str], frame: pl.DataFrame, partition: str | None = None
@@ -116,10 +169,19 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         context.log.debug(f"wrote {frame.height} rows to {path}")
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        """One partition, or several stacked. Over several, a partition never stored (a symbol
+        blocked before its first validation) is left out with a warning, so one bad symbol does
+        not stop the rest of a range run; the consumer sees which symbols its frame holds."""
         asset = context.asset_key.path
         if not context.has_asset_partitions:
             return self.lake.read(asset)
         keys = list(context.asset_partition_keys)
         if len(keys) == 1:
             return self.lake.read(asset, keys[0])
-        return self.lake.read_partitions(asset, keys)
+        frame, absent = self.lake.read_available(asset, keys)
+        if absent:
+            context.log.warning(
+                f"{'/'.join(asset)}: no stored partition for {absent} (blocked or never "
+                "materialized); the run goes on without them"
+            )
+        return frame

@@ -78,3 +78,23 @@ class RawLanding(dg.ConfigurableResource):
     def read(self, source: str, symbol: str, content: str) -> pl.DataFrame:
         """The bars of one landed delivery, by content hash."""
         return pl.read_parquet(self.folder(source, symbol) / f"bars-{content}.parquet")
+
+    def rebuild(self, source: str, symbol: str) -> pl.DataFrame:
+        """``symbol``'s raw partition as its landed deliveries make it, replayed in fetch order
+        as ingestion accepts them (a snapshot replaces unless it would lose stored dates, an
+        incremental delivery merges): how a lost or corrupt ``raw_ohlcv`` file is restored
+        without asking the source again."""
+        from quant.bars import lost_history, merge_deliveries
+
+        bars: pl.DataFrame | None = None
+        for receipt in self.receipts(source, symbol):
+            delivered = self.read(source, symbol, receipt["content_hash"])
+            if receipt["mode"] != "snapshot":
+                bars = merge_deliveries(bars, delivered)
+            elif lost_history(bars, delivered).is_empty():
+                bars = delivered
+        if bars is None:
+            raise FileNotFoundError(
+                f"{symbol}: nothing landed from {source} under {self.folder(source, symbol)}"
+            )
+        return bars

@@ -14,6 +14,7 @@
 | MLFLOW_ARTIFACT_ROOT | <data>/mlflow/artifacts | where local runs keep their artifacts         |
 | OPTUNA_STORAGE    | sqlite:///<data>/optuna/optuna.db | Optuna studies (a Postgres URL for several workers) |
 | MLFLOW_UI_URL     | http://127.0.0.1:5000  | base of the run links in the asset pages        |
+| MARKET_STALE_AFTER_SESSIONS | 2            | a symbol more sessions behind the run date than this is stale (quant.freshness) |
 """
 
 from __future__ import annotations
@@ -65,6 +66,26 @@ def mlflow_ui_url() -> str:
 def optuna_storage_url() -> str:
     default = f"sqlite:///{data_dir().resolve() / 'optuna' / 'optuna.db'}"
     return os.environ.get("OPTUNA_STORAGE") or default
+
+
+def stale_after_sessions() -> int:
+    """How many exchange sessions a symbol's last bar may lag the run date and still be fresh.
+
+    ``MARKET_STALE_AFTER_SESSIONS`` (a whole number >= 0); unset: quant.freshness's default (2:
+    one unpublished session of the run date plus one session of vendor lag).
+    """
+    from quant.freshness import DEFAULT_MAX_SESSIONS_BEHIND
+
+    raw = os.environ.get("MARKET_STALE_AFTER_SESSIONS")
+    if raw in (None, ""):
+        return DEFAULT_MAX_SESSIONS_BEHIND
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"MARKET_STALE_AFTER_SESSIONS must be a whole number >= 0, got {raw!r}")
+    return value
 
 
 def disable_telemetry() -> None:

@@ -75,6 +75,7 @@ class ValidationReport:
     clean: pl.DataFrame
     quarantine: pl.DataFrame
     repaired_duplicates: int
+    advice: str | None = None  # replaces the default remedy (e.g. for an unreadable file)
 
     @property
     def blocked(self) -> bool:
@@ -84,12 +85,55 @@ class ValidationReport:
     def blocking_rules(self) -> list[str]:
         return [name for name, r in self.results.items() if r.blocks]
 
-    def error_message(self) -> str:
-        """One line per blocking rule: symbol, rule, what is wrong and where."""
-        return "\n".join(
-            f"{self.symbol}: {name} failed: {self.results[name].summary}"
-            for name in self.blocking_rules
+    @property
+    def remedy(self) -> str:
+        """What an operator does about a blocked symbol."""
+        if self.advice:
+            return self.advice
+        return (
+            f"fix the source's data for {self.symbol} (or wait for a corrected delivery) and "
+            f"re-materialize it (`market materialize --symbols {self.symbol}`); its stored "
+            "validated bars stay in use meanwhile, and every delivery is kept in the raw landing"
         )
+
+    def error_message(self, path: str | None = None) -> str:
+        """One line per blocking rule: symbol, file, rule, what is wrong, the offending rows,
+        and what to do."""
+        where = f" in {path}" if path else ""
+        by_summary: dict[str, list[str]] = {}
+        for name in self.blocking_rules:
+            by_summary.setdefault(self.results[name].summary, []).append(name)
+        lines = []
+        for summary, names in by_summary.items():
+            rows = offending_rows(self.results[names[0]])
+            listed = f"; rows: {', '.join(rows)}" if rows else ""
+            rule = f"rule {names[0]}" if len(names) == 1 else f"rules {', '.join(names)}"
+            lines.append(f"{self.symbol}{where}: {rule} failed: {summary}{listed}")
+        return "\n".join([*lines, f"  what to do: {self.remedy}"]) if lines else ""
+
+    @classmethod
+    def unreadable(cls, symbol: str, message: str, advice: str | None = None) -> ValidationReport:
+        """The verdict on a partition that cannot be read: blocked on every rule."""
+        verdicts = {r: RuleResult(r, False, ERROR, message, {"rows": 0}) for r in RULES}
+        empty = pl.DataFrame(schema={k: v for k, v in BAR_SCHEMA.items()})
+        return cls(symbol, verdicts, adjust_prices(empty), empty_quarantine(), 0, advice)
+
+
+def offending_rows(result: RuleResult, limit: int = 5) -> list[str]:
+    """The first dates a rule's metadata lists as offending (examples, future or missing)."""
+    dates: list[str] = []
+    for key in (
+        "examples",
+        "conflicting_examples",
+        "future_dates",
+        "non_session_examples",
+        "missing_examples",
+    ):
+        for item in result.metadata.get(key) or []:
+            value = item.get("date") if isinstance(item, dict) else item
+            if value is not None and str(value) not in dates:
+                dates.append(str(value))
+    return dates[:limit]
 
 
 def _examples(frame: pl.DataFrame, columns: list[str], limit: int) -> list[dict[str, Any]]:
@@ -288,32 +332,46 @@ def validate_bars(
         )
 
     # -- volume sanity ---------------------------------------------------------------------------
-    no_volume = kept.filter(
-        pl.col("volume").is_null() | pl.col("volume").is_nan() | (pl.col("volume") <= 0)
-    )
+    # A negative volume is impossible for any instrument; an equity bar without volume on a
+    # session is not a trade print either. Both are quarantined, never kept with a warning.
+    volume = pl.col("volume")
+    negative = volume < 0
+    absent = volume.is_null() | volume.is_nan() | (volume <= 0)
+    impossible = negative if instrument.asset_class is AssetClass.INDEX else absent
+    no_volume = adjusted.filter(impossible)
     volume_meta = {
         "asset_class": instrument.asset_class.value,
         "rows_without_volume": no_volume.height,
         "examples": _dates(no_volume, n),
     }
-    if instrument.asset_class is AssetClass.INDEX:
-        results[VOLUME_SANITY] = RuleResult(
-            VOLUME_SANITY,
-            True,
-            WARN,
-            "indices are exempt (many report no volume)",
-            {**volume_meta, "exempt": True},
+    if no_volume.height:
+        quarantine.append(
+            _quarantined(
+                kept.join(no_volume.select("date"), on="date", how="semi"),
+                VOLUME_SANITY,
+                pl.when(pl.col("volume") < 0)
+                .then(pl.lit("negative volume"))
+                .otherwise(pl.lit("no volume on a session")),
+            )
         )
-    elif no_volume.height:
+        adjusted = adjusted.join(no_volume.select("date"), on="date", how="anti")
         limit = rules.isolated_limit(kept.height)
         severity = WARN if no_volume.height <= limit else ERROR
         results[VOLUME_SANITY] = RuleResult(
             VOLUME_SANITY,
             False,
             severity,
-            f"{no_volume.height} trading day(s) without volume (limit for isolated days: {limit}); "
-            f"first {no_volume['date'][0]}",
+            f"{no_volume.height} session(s) with negative or no volume quarantined (limit for "
+            f"isolated days: {limit}); first {no_volume['date'][0]}",
             {**volume_meta, "isolated_limit": limit},
+        )
+    elif instrument.asset_class is AssetClass.INDEX:
+        results[VOLUME_SANITY] = RuleResult(
+            VOLUME_SANITY,
+            True,
+            WARN,
+            "indices may report no volume (exempt); none is negative",
+            {**volume_meta, "exempt": True},
         )
     else:
         results[VOLUME_SANITY] = RuleResult(
@@ -356,6 +414,19 @@ def _completeness(
         "missing_examples": [str(d) for d in missing_dates.head(rules.examples)],
         "usable_from": str(kept["date"].min()),
     }
+    if not bad.any() and kept.height < rules.min_usable_sessions:
+        return (
+            RuleResult(
+                COMPLETENESS,
+                False,
+                ERROR,
+                f"only {kept.height} complete session(s) from {kept['date'].min()} to "
+                f"{kept['date'].max()}: fewer than the {rules.min_usable_sessions} a model "
+                "needs (a truncated delivery, or a listing too young)",
+                meta,
+            ),
+            kept.clear(),
+        )
     if not bad.any():
         return (
             RuleResult(

@@ -6,6 +6,7 @@ runs, drift and retraining can be exercised without a network.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from functools import cached_property
 from pathlib import Path
@@ -42,6 +43,27 @@ class SampleSource:
         if self.as_of:
             query = query.filter(pl.col("date") <= self.as_of)
         return query.collect()
+
+    def default_as_of(self, equities: Iterable[str]) -> date:
+        """The run date of a sample run without ``as_of``: the last session of the sample's
+        ``equities`` (of every symbol, where none of them is in the sample).
+
+        Why: the sample is a frozen snapshot, so "today" would make every symbol look months
+        old. Its equities end together; measured against their last session the US indices are
+        current and the series that end earlier (^DJI, ^NSEI, ^NSEBANK) are stale, as they are.
+        """
+        if self.as_of is not None:
+            return self.as_of
+        path = self.sample_dir / SAMPLE_BARS_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"bundled sample not found: {path} (see data/sample/)")
+        dates = pl.scan_parquet(path).select("symbol", "date")
+        wanted = sorted(set(equities))
+        last = dates.filter(pl.col("symbol").is_in(wanted)).select(pl.col("date").max()).collect()
+        value = last.item()
+        if value is None:
+            value = dates.select(pl.col("date").max()).collect().item()
+        return value
 
     @cached_property
     def symbols(self) -> set[str]:

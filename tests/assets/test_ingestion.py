@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import dagster as dg
 import polars as pl
 
 from assets.ingestion import raw_ohlcv
@@ -9,7 +10,7 @@ from quant.bars import content_hash
 from resources.market_data import MarketData
 from resources.sources import YahooSource
 from tests.conftest import make_resources
-from tests.support.runs import materializations, materialize_range, symbols_between
+from tests.support.runs import materializations, materialize_range, range_tags, symbols_between
 from tests.support.yahoo_replay import YahooReplayAdapter, replay_session
 
 
@@ -63,37 +64,102 @@ def test_rematerializing_is_idempotent_and_landing_only_grows(instance, data_dir
     assert len([n for n in landed_after if n.startswith("bars-")]) == 3  # identical content once
 
 
-def test_a_failed_fetch_leaves_stored_partitions_untouched(instance, data_dir, tmp_path):
+def delivery_checks(instance) -> dict[str, tuple[bool, str]]:
+    """The latest ``raw_ohlcv`` delivery verdict per symbol partition: (passed, description)."""
+    records = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(dg.AssetKey("raw_ohlcv"), "delivery"), limit=100
+    )
+    latest: dict[str, tuple[bool, str]] = {}
+    for record in records:  # newest first
+        if (
+            record.event is None
+            or record.event.dagster_event_type.value != "ASSET_CHECK_EVALUATION"
+        ):
+            continue  # planned, never evaluated
+        evaluation = record.event.dagster_event.event_specific_data
+        latest.setdefault(evaluation.partition, (evaluation.passed, evaluation.description))
+    return latest
+
+
+def test_a_failed_fetch_is_refused_alone_and_the_other_symbols_are_written(
+    instance, data_dir, tmp_path
+):
     resources = make_resources(data_dir, start="2024-01-01", as_of="2024-03-31")
     assert materialize_range([raw_ohlcv], "AAPL", "MSFT", resources, instance).success
-    stored = {
-        s: (data_dir / "lake/raw_ohlcv" / f"{s}.parquet").read_bytes() for s in ("AAPL", "MSFT")
-    }
+    lake = resources["lake"]
+    aapl_before = lake.path("raw_ohlcv", "AAPL").read_bytes()
+    msft_before = lake.read("raw_ohlcv", "MSFT")
 
     csv_dir = tmp_path / "csv"
     csv_dir.mkdir()
-    (csv_dir / "MSFT.csv").write_text(
-        "Date,Open,High,Low,Close,Volume\n2024-04-01,1,2,0.5,1.5,10\n"
+    grown = msft_before.select(
+        pl.col("date").alias("Date"),
+        pl.col("open").alias("Open"),
+        pl.col("high").alias("High"),
+        pl.col("low").alias("Low"),
+        pl.col("close").alias("Close"),
+        pl.col("volume").alias("Volume"),
     )
+    extra = pl.DataFrame(
+        {
+            "Date": [date(2024, 4, 1)],
+            "Open": [1.0],
+            "High": [2.0],
+            "Low": [0.5],
+            "Close": [1.5],
+            "Volume": [10.0],
+        }
+    )
+    pl.concat([grown, extra]).write_csv(csv_dir / "MSFT.csv")
     (csv_dir / "AAPL.csv").write_text(
         "Date,Open,High,Low,Close,Volume\n2024-04-01,1,2,0.5,n/a?,10\n"
     )
     broken = make_resources(data_dir, source="csv", csv_dir=str(csv_dir), start=None)
     result = materialize_range([raw_ohlcv], "AAPL", "MSFT", broken, instance)
 
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    message = failure.step_failure_data.error.message + str(
-        failure.step_failure_data.user_failure_data
-    )
-    assert "AAPL" in message and "line 2" in message and "'close'" in message
-    assert "MSFT" not in str(
-        failure.step_failure_data.user_failure_data.metadata["failed_symbols"].value
-    )
-    for symbol, content in stored.items():
-        assert (data_dir / "lake/raw_ohlcv" / f"{symbol}.parquet").read_bytes() == content
-    # the good delivery was still landed: nothing delivered is ever lost
+    assert result.success  # one bad symbol does not stop the other
+    assert lake.path("raw_ohlcv", "AAPL").read_bytes() == aapl_before
+    assert lake.read("raw_ohlcv", "MSFT").height == msft_before.height + 1
+    verdicts = delivery_checks(instance)
+    assert verdicts["MSFT"][0] is True
+    passed, message = verdicts["AAPL"]
+    assert not passed and "line 2" in message and "'close'" in message and "AAPL.csv" in message
+    status = materializations(result, "raw_ohlcv")["AAPL"].metadata["status"].value
+    assert status.startswith("NOT INGESTED: the stored partition is kept")
+    # the refused delivery was not landed (nothing was delivered); the good one was
     assert any((data_dir / "raw/csv/MSFT").glob("bars-*.parquet"))
+
+
+def test_a_shorter_delivery_never_replaces_stored_history_without_the_flag(
+    instance, data_dir, tmp_path
+):
+    resources = make_resources(data_dir, start="2024-01-01", as_of="2024-03-31")
+    assert materialize_range([raw_ohlcv], "AAPL", "MSFT", resources, instance).success
+    lake = resources["lake"]
+    stored = lake.path("raw_ohlcv", "MSFT").read_bytes()
+    stored_rows = lake.read("raw_ohlcv", "MSFT").height
+    # the same source as known on an earlier date: a snapshot that lacks the stored quarter's end
+    earlier = make_resources(data_dir, start="2024-01-01", as_of="2024-02-15")
+    result = materialize_range([raw_ohlcv], "AAPL", "MSFT", earlier, instance)
+    assert not result.success  # every symbol refused: nothing to go on with
+    assert lake.path("raw_ohlcv", "MSFT").read_bytes() == stored
+    passed, message = delivery_checks(instance)["MSFT"]
+    assert not passed
+    assert f"would replace {stored_rows} stored rows" in message and "2024-03-28" in message
+    assert "--replace-history" in message
+    landed = sorted((data_dir / "raw/sample/MSFT").glob("bars-*.parquet"))
+    assert len(landed) == 2  # the refused delivery is kept in the landing all the same
+
+    # on purpose: the flag replaces the history
+    replaced = dg.materialize(
+        [raw_ohlcv],
+        instance=instance,
+        resources=earlier,
+        tags=range_tags("AAPL", "MSFT"),
+        run_config={"ops": {"raw_ohlcv": {"config": {"replace_history": True}}}},
+    )
+    assert replaced.success
+    assert lake.read("raw_ohlcv", "MSFT")["date"].max() == date(2024, 2, 15)
 
 
 def test_yahoo_incremental_run_merges_new_bars(instance, data_dir, monkeypatch):

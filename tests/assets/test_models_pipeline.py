@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from assets import (
+    backtest,
     evaluation,
     features,
     ingestion,
@@ -28,7 +29,18 @@ from tests.support.runs import range_tags
 pytestmark = pytest.mark.slow
 FIRST, LAST = UNIVERSE.symbols[0], UNIVERSE.symbols[-1]
 ALL = dg.load_assets_from_modules(
-    [ingestion, validation, features, labels, training, tuning, evaluation, promotion, walk_forward]
+    [
+        ingestion,
+        validation,
+        features,
+        labels,
+        training,
+        tuning,
+        evaluation,
+        backtest,
+        promotion,
+        walk_forward,
+    ]
 )
 RETRAIN = ["training_set", *MODEL_FAMILIES, "model_report"]
 CAUSAL = ("ohlcv", "features")  # per symbol; market_context is one frame
@@ -80,9 +92,26 @@ def as_of(pipeline, day: date | None) -> None:
     assert result.success
 
 
+# yearly refits from a later start than the walk-forward test's, so their blocks never share
+# a cache entry (that test asserts its first build computes every block)
+SMALL_RECORD = {
+    "ops": {
+        "walk_forward": {
+            "config": {"step": 252, "min_train_years": 3.5, "forest_trees": 5, "xgb_rounds": 20}
+        }
+    }
+}
+
+
 def run(pipeline, selection: list[str]) -> dg.ExecuteInProcessResult:
     resources, instance, _ = pipeline
-    result = dg.materialize(ALL, selection=selection, instance=instance, resources=resources)
+    result = dg.materialize(
+        ALL,
+        selection=selection,
+        instance=instance,
+        resources=resources,
+        run_config=SMALL_RECORD if "walk_forward" in selection else None,
+    )
     assert result.success, selection
     return result
 
@@ -96,9 +125,32 @@ def test_retrains_a_quarter_apart_then_promotion_in_shadow(pipeline):
     tracking: MlflowTracking = resources["mlflow_tracking"]
 
     as_of(pipeline, date(2026, 1, 15))
-    first = run(pipeline, RETRAIN)
+    first = run(pipeline, [*RETRAIN, "walk_forward", "backtest"])
     (report,) = first.asset_materializations_for_node("model_report")
     meta = report.metadata
+    # the headline is the walk-forward record: years of refits, each beside its baseline
+    table = resources["lake"].read("model_report")
+    record = table.filter(pl.col("scope") == "walk_forward")
+    years = record.filter(pl.col("period") != "all")["period"].unique()
+    assert years.len() >= 4 and years.max() == "2025"  # labels end 20 sessions before the data
+    for name in ("direction_xgboost", "volatility_garch", "regime_random_forest"):
+        assert (
+            "p=" in meta["walk_forward__verdict"].value
+            and name in meta["walk_forward__verdict"].value
+        )
+        mine = record.filter((pl.col("model") == name) & (pl.col("period") == "all"))
+        assert mine.filter(pl.col("source") != name).height == 1  # its baseline
+        p_value = mine.filter(pl.col("metric") == "p_value_vs_baseline")["value"][0]
+        assert 0.0 <= p_value <= 1.0
+    assert "rank_ic_per_block" in meta["walk_forward__plots"].value
+    assert "cumulative_gain" in meta["walk_forward__plots"].value
+    (tested,) = first.asset_materializations_for_node("backtest")
+    daily = resources["lake"].read("backtest")
+    assert set(daily["window"]) == {"walk_forward", "validation"}
+    judged = daily.filter(pl.col("window") == "walk_forward")
+    assert judged["date"].min() < date(2022, 6, 1) < date(2025, 6, 1) < judged["date"].max()
+    assert "S&P 500" in tested.metadata["verdict"].value
+    assert "2023" in tested.metadata["walk_forward_performance"].value
     assert meta["scored_split"].value == "validation"  # rolling: the selection models' window
     assert "majority_class" in meta["direction_xgboost__metrics"].value
     assert "naive_trailing_20d" in meta["volatility_garch__metrics"].value
@@ -206,7 +258,10 @@ def test_the_walk_forward_record_spans_years_and_a_rebuild_reuses_its_blocks(pip
     assert first["refits_computed"].value == first["refits"].value > 0
     assert "class_prior" in first["yearly_scores"].value and "2023" in first["yearly_scores"].value
     tracking: MlflowTracking = resources["mlflow_tracking"]
-    (run,) = tracking.client().search_runs([tracking.experiment_id("walk_forward")])
+    # one MLflow run per build (the retrain test's build came first): the newest is this one
+    run, *_ = tracking.client().search_runs(
+        [tracking.experiment_id("walk_forward")], order_by=["attributes.start_time DESC"]
+    )
     assert run.data.tags["dagster_run_id"]
     assert "direction_xgboost_log_loss_model_value" in run.data.metrics
     history = tracking.client().get_metric_history(run.info.run_id, "volatility_garch_block_metric")

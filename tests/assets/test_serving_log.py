@@ -1,21 +1,23 @@
 """The signals asset with tiny real champions in a temporary MLflow registry: it logs what it
-served (signals and every champion's predictions for the served rows) and obeys a halt."""
+served (signals and every champion's predictions for the served rows), obeys a halt, and holds
+a symbol whose data are stale on its exchange calendar."""
 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 import pytest
 
 from assets.serving import SignalConfig, signals
+from resources.market_data import MarketData
 from resources.mlflow_tracking import CHAMPION
 from tests.conftest import make_resources
 from tests.support.registry import register
 
-SYMBOLS = ["AAA", "BBB"]
+SYMBOLS = ["AAPL", "MSFT"]  # symbols of the universe: freshness needs their exchange calendar
 LAST = date(2026, 11, 30)
 
 
@@ -34,9 +36,17 @@ def resources(data_dir):
     return resources
 
 
-def serve(resources: dict) -> tuple[pl.DataFrame, dict]:
-    dates = [LAST - timedelta(days=i) for i in range(70)]
-    keys = pl.DataFrame({"symbol": [s for s in SYMBOLS for _ in dates], "date": dates * 2})
+def serve(
+    resources: dict, market_data: MarketData | None = None, last: dict[str, date] | None = None
+) -> tuple[pl.DataFrame, dict]:
+    """Serve 70 days of rows per symbol, ending on ``last[symbol]`` (default LAST)."""
+    ends = {s: (last or {}).get(s, LAST) for s in SYMBOLS}
+    keys = pl.DataFrame(
+        {
+            "symbol": [s for s in SYMBOLS for _ in range(70)],
+            "date": [ends[s] - timedelta(days=i) for s in SYMBOLS for i in range(70)],
+        }
+    )
     context = dg.build_asset_context()
     frame = signals(
         context,
@@ -44,6 +54,7 @@ def serve(resources: dict) -> tuple[pl.DataFrame, dict]:
         mlflow_tracking=resources["mlflow_tracking"],
         served_log=resources["served_log"],
         operator_control=resources["operator_control"],
+        market_data=market_data or resources["market_data"],
         features=keys.with_columns(pl.lit(1.0).alias("x")),
         market_context=keys,
     )
@@ -57,6 +68,10 @@ def test_signals_are_logged_and_a_halt_holds_everything(resources):
         LAST
     ]
     assert frame["halted"].to_list() == [False, False] and "halted" not in metadata
+    # the sample's run date (2026-05-29) is before LAST: nothing is behind
+    assert frame["data_date"].to_list() == frame["date"].to_list()
+    assert frame["stale"].to_list() == [False, False] and metadata["stale_symbols"].data == []
+    assert metadata["run_date"] == "2026-05-29" and "as_of" not in metadata
     assert metadata["served_rows_logged"] == 2 + 2 * 4
 
     control.halt("market closed early", "ops")
@@ -85,3 +100,32 @@ def test_signals_are_logged_and_a_halt_holds_everything(resources):
     assert predictions["version"].to_list()[0] == "1"
     sql = "SELECT count(*) AS n FROM served_predictions WHERE model = 'regime_random_forest'"
     assert resources["warehouse"].query(sql)["n"][0] == 4
+
+
+def test_a_stale_symbol_is_served_hold_with_its_data_date(resources, data_dir):
+    # run date 2026-11-30 (Mon); MSFT's last bar Fri 11-20: 23, 24, 25, 27, 30 Nov = 5 behind
+    market_data = make_resources(data_dir, as_of="2026-11-30")["market_data"]
+    frame, metadata = serve(resources, market_data, last={"MSFT": date(2026, 11, 20)})
+    rows = {r["symbol"]: r for r in frame.iter_rows(named=True)}
+    assert rows["AAPL"]["signal"] == "BUY" and not rows["AAPL"]["stale"]
+    assert rows["AAPL"]["sessions_behind"] == 0
+    msft = rows["MSFT"]
+    assert msft["signal"] == "HOLD" and msft["position"] == 0 and msft["stale"]
+    assert msft["data_date"] == date(2026, 11, 20) and msft["sessions_behind"] == 5
+    assert msft["run_date"] == date(2026, 11, 30) and msft["p_up"] == rows["AAPL"]["p_up"]
+    assert metadata["run_date"] == "2026-11-30"
+    assert metadata["data_dates"] == "2026-11-20 .. 2026-11-30"
+    assert metadata["stale_symbols"].data == [
+        {"symbol": "MSFT", "calendar": "NYSE", "data_date": "2026-11-20", "sessions_behind": 5}
+    ]
+    assert "| MSFT | 2026-11-20 | HOLD | True | 5 |" in metadata["signals"].value
+    # the served log keeps the flag; a log file written before the flag existed still reads
+    log = resources["served_log"]
+    old = frame.drop("data_date", "run_date", "sessions_behind", "stale").with_columns(
+        pl.lit("{}").alias("model_versions")
+    )
+    log.append("signals", old, datetime(2026, 1, 2, tzinfo=UTC), "oldrun")
+    served = log.read("signals")
+    assert served.height == 4 and served["stale"].to_list() == [None, None, False, True]
+    sql = "SELECT symbol, stale FROM served_signals WHERE stale ORDER BY symbol"
+    assert resources["warehouse"].query(sql)["symbol"].to_list() == ["MSFT"]

@@ -37,7 +37,13 @@ CASES = {
     "negative_price": ("AAPL", expect(ohlc_logic=(False, "WARN")), True, {"ohlc_logic": 1}),
     "nan_close": ("AAPL", expect(ohlc_logic=(False, "WARN")), True, {"ohlc_logic": 1}),
     "systemic_bad_ohlc": ("AAPL", expect(ohlc_logic=(False, "ERROR")), False, None),
-    "zero_volume_equity": ("AAPL", expect(volume_sanity=(False, "WARN")), True, {}),
+    # a session without volume is not a trade print: quarantined, not kept with a warning
+    "zero_volume_equity": (
+        "AAPL",
+        expect(volume_sanity=(False, "WARN")),
+        True,
+        {"volume_sanity": 1},
+    ),
     "zero_volume_index": ("^GSPC", expect(), True, {}),
     "duplicated_dates": ("AAPL", expect(temporal_integrity=(False, "ERROR")), False, None),
     "weekend_bar": (
@@ -71,14 +77,21 @@ def test_corpus_case(case, instance, data_dir):
         assert stored.height == raw.unique().height - quarantine.height
         assert stored["date"].is_unique().all()
     else:
+        # ohlcv is the gate: the only symbol of the run is blocked, so nothing is written and
+        # the step says which symbol, file and rule, and what to do
         assert not result.success
-        started = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
-        assert started == ["raw_ohlcv_contract"]  # the blocking check stopped ohlcv
         failure = next(e for e in result.all_events if e.is_step_failure)
+        assert failure.step_key == "ohlcv"
+        description = failure.step_failure_data.user_failure_data.description
+        failed = [
+            rule
+            for rule, (passed, severity) in verdicts.items()
+            if severity == "ERROR" and not passed
+        ]
         assert (
-            "blocking asset check failed with ERROR severity"
-            in failure.step_failure_data.error.message
+            f"{symbol} in {lake.path('raw_ohlcv', symbol)}: rule {failed[0]} failed" in description
         )
+        assert "what to do:" in description and f"--symbols {symbol}" in description
 
 
 def evaluation_of(case: str, check_name: str, instance, data_dir):

@@ -7,14 +7,17 @@ Real processes over a temporary instance: `market materialize --no-train` on the
 on 2026-03-31, `market nightly` (same data) with the drift window on March 2020 against calm
 2019, then `dagster-daemon run` until the run it launched has finished; then a second nightly
 reading on all the data (new labeled sessions: a retrain on the same rows is never launched)
-and a second daemon; last, the nightly schedule ticking under a third daemon. Every process is
-stopped by its own process group.
+and a second daemon; last, the nightly schedule ticking under a third daemon, that night from a
+vendor's csv files in which one symbol is broken (blocked alone; the others reach the signals).
+Every process is stopped by its own process group.
 """
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import optuna
+import polars as pl
 import pytest
 
 from quant.models import MODEL_FAMILIES
@@ -61,6 +64,41 @@ def wait_for_run(
                 return runs[0]
             time.sleep(3)
     raise AssertionError(f"no finished {job} run within {timeout_s}s")
+
+
+def export_csv(lake: Path, folder: Path, split_from: dict[str, str]) -> None:
+    """The lake's raw bars as a vendor's csv files, with an unadjusted 4:1 split from a date
+    for the symbols of ``split_from`` (prices quartered, history otherwise intact)."""
+    folder.mkdir()
+    prices = ("open", "high", "low", "close", "adj_close")
+    for path in sorted((lake / "raw_ohlcv").glob("*.parquet")):
+        bars = pl.read_parquet(path)
+        symbol = bars["symbol"][0]
+        if symbol in split_from:
+            cut = pl.lit(split_from[symbol]).str.to_date()
+            bars = bars.with_columns(
+                pl.when(pl.col("date") >= cut).then(pl.col(c) / 4).otherwise(pl.col(c)).alias(c)
+                for c in prices
+            )
+        bars.select(
+            pl.col("date").alias("Date"),
+            *[pl.col(c).alias(c.replace("_", " ").title()) for c in prices],
+            pl.col("volume").alias("Volume"),
+        ).write_csv(folder / f"{path.stem}.csv")
+
+
+def check_verdicts(instance: dg.DagsterInstance, run_id: str, check: str) -> dict[str, bool]:
+    """``raw_ohlcv``'s ``check`` verdict per symbol partition in run ``run_id``."""
+    key = dg.AssetCheckKey(dg.AssetKey("raw_ohlcv"), check)
+    verdicts = {}
+    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=200):
+        event = record.event
+        if event is None or event.run_id != run_id:
+            continue
+        if event.dagster_event_type.value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.dagster_event.event_specific_data
+            verdicts[evaluation.partition] = evaluation.passed
+    return verdicts
 
 
 def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
@@ -112,8 +150,19 @@ def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
     assert {CHAMPION, CHALLENGER} & set(xgb.aliases)
 
     # the nightly schedule under the daemon: ticking every minute here (weekdays 22:00 New York
-    # by default), it launches one nightly run over the whole universe, which succeeds
-    every_minute = {**later, "MARKET_NIGHTLY_CRON": "* * * * *"}
+    # by default), it launches one nightly run over the whole universe, which succeeds; that
+    # night the vendor's csv files carry an unadjusted 4:1 split for AAPL: AAPL is blocked
+    # alone, its validated bars kept, and every other symbol reaches the signals
+    lake = tmp_path / "data" / "lake"
+    csv_dir = tmp_path / "vendor_csv"
+    export_csv(lake, csv_dir, split_from={"AAPL": "2026-04-01"})
+    aapl_validated = (lake / "ohlcv" / "AAPL.parquet").read_bytes()
+    every_minute = {
+        **later,
+        "MARKET_NIGHTLY_CRON": "* * * * *",
+        "MARKET_SOURCE": "csv",
+        "MARKET_CSV_DIR": str(csv_dir),
+    }
     with dagster_daemon(every_minute):
         nightly = wait_for_run(
             home, "nightly", 300, tags={"dagster/schedule_name": "nightly_schedule"}
@@ -122,3 +171,9 @@ def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
     assert nightly.status == dg.DagsterRunStatus.SUCCESS, log[-4000:]
     assert nightly.tags["dagster/schedule_name"] == "nightly_schedule"
     assert nightly.tags["dagster/asset_partition_range_start"] == "^GSPC"
+    assert (lake / "ohlcv" / "AAPL.parquet").read_bytes() == aapl_validated
+    with dg.DagsterInstance.from_config(home) as instance:
+        verdicts = check_verdicts(instance, nightly.run_id, "price_sanity")
+        signals = instance.get_latest_materialization_event(dg.AssetKey("signals"))
+    assert verdicts["AAPL"] is False and verdicts["MSFT"] is True
+    assert signals is not None and signals.run_id == nightly.run_id  # the others reached signals

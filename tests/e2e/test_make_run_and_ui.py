@@ -37,7 +37,7 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     summary = run.stdout
-    assert "26 symbols" in summary and "26 validation runs" in summary and "^NSEBANK" in summary
+    assert "26 symbols" in summary and "26 symbols validated (1 run(s))" in summary and "^NSEBANK" in summary
     assert "BLOCKED" not in run.stderr
     assert len(list((tmp_path / "data/lake/raw_ohlcv").glob("*.parquet"))) == 26
     assert len(list((tmp_path / "data/lake/ohlcv").glob("*.parquet"))) == 26
@@ -72,6 +72,19 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
 
     predicted = market("predict", "AAPL")
     assert predicted.returncode == 0 and aapl["signal"] in predicted.stdout, predicted.stderr
+    assert not aapl["stale"] and "AAPL: data is stale" not in predicted.stdout
+    # the sample's ^DJI ends 2025-07-11, 222 NYSE sessions before its equities' 2026-05-29
+    dji = stored.filter(pl.col("symbol") == "^DJI").row(0, named=True)
+    assert dji["stale"] and dji["signal"] == "HOLD" and dji["position"] == 0
+    assert str(dji["data_date"]) == "2025-07-11" and dji["sessions_behind"] == 222
+    held = market("predict", "^DJI")
+    assert held.returncode == 0, held.stderr
+    assert (
+        "^DJI: data is stale — last bar 2025-07-11, 222 NYSE sessions behind the run date "
+        "2026-05-29; signal held (HOLD)"
+    ) in held.stdout
+    summarized = market("summary")
+    assert summarized.returncode == 0 and "sessions_behind" in summarized.stdout
     unknown = market("predict", "NOPE")
     assert unknown.returncode == 2 and "'NOPE' is not in the universe" in unknown.stderr
     backtested = market("backtest")

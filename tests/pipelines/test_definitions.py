@@ -29,25 +29,30 @@ def test_raw_ohlcv_is_partitioned_by_the_universe_and_runs_in_one_step():
     assert defs.resolve_job_def("ingest") is not None
 
 
-def test_contract_checks_are_blocking_and_partitioned_like_their_asset():
+CONTRACT = ["completeness", "ohlc_logic", "price_sanity", "volume_sanity", "temporal_integrity"]
+
+
+def test_contract_checks_are_per_symbol_and_never_stop_the_other_symbols():
     graph = defs.resolve_asset_graph()
     checks = {
         key.name: graph.get_check_spec(key)
         for key in graph.asset_check_keys
         if key.asset_key == dg.AssetKey("raw_ohlcv")
     }
-    assert sorted(checks) == sorted(
-        ["completeness", "ohlc_logic", "price_sanity", "volume_sanity", "temporal_integrity"]
-    )
-    assert all(
-        spec.blocking and spec.partitions_def == graph.get(dg.AssetKey("raw_ohlcv")).partitions_def
-        for spec in checks.values()
-    )
+    assert sorted(checks) == sorted([*CONTRACT, "delivery"])
+    partitions = graph.get(dg.AssetKey("raw_ohlcv")).partitions_def
+    # recorded per symbol partition; the gate for each symbol is ``ohlcv`` itself, so a bad
+    # symbol cannot block the step the other symbols share
+    assert all(spec.partitions_def == partitions and not spec.blocking for spec in checks.values())
     validate = defs.resolve_job_def("validate")
     assert {str(k.path[0]) for k in validate.asset_layer.executable_asset_keys} == {
         "ohlcv",
         "ohlcv_quarantine",
     }
+    selected = {k.name for k in validate.asset_layer.asset_graph.asset_check_keys}
+    assert set(CONTRACT) <= selected
+    ingest = defs.resolve_job_def("ingest")
+    assert "delivery" in {k.name for k in ingest.asset_layer.asset_graph.asset_check_keys}
 
 
 def test_the_repository_builds_with_every_job_the_daemon_loads():

@@ -95,3 +95,36 @@ def test_an_empty_delivery_blocks_every_rule():
         TODAY,
     )
     assert report.blocked and all(r.severity == ERROR for r in report.results.values())
+
+
+@pytest.mark.parametrize(
+    ("symbol", "volume", "reason"),
+    [
+        ("^GSPC", -5.0, "negative volume"),
+        ("AAPL", -5.0, "negative volume"),
+        ("AAPL", 0.0, "no volume on a session"),
+    ],
+)
+def test_impossible_volume_is_quarantined_never_kept(since_2018, symbol, volume, reason):
+    bars = since_2018.filter(pl.col("symbol") == symbol)
+    day = bars["date"][500]
+    bad = bars.with_columns(
+        pl.when(pl.col("date") == day).then(volume).otherwise(pl.col("volume")).alias("volume")
+    )
+    report = validate_bars(bad, UNIVERSE.get(symbol), TODAY)
+    assert not report.blocked  # one bad print is isolated
+    assert report.results["volume_sanity"].severity == "WARN"
+    assert day not in report.clean["date"].to_list()
+    row = report.quarantine.row(0, named=True)
+    assert (row["date"], row["rule"], row["reason"]) == (day, "volume_sanity", reason)
+
+
+def test_fewer_complete_sessions_than_a_model_needs_is_an_error(since_2018):
+    bars = since_2018.filter(pl.col("symbol") == "MSFT").tail(251)  # gap-free, valid bars
+    report = validate_bars(bars, UNIVERSE.get("MSFT"), TODAY)
+    assert report.results["completeness"].blocks
+    assert "only 251 complete session(s)" in report.results["completeness"].summary
+    enough = validate_bars(
+        since_2018.filter(pl.col("symbol") == "MSFT").tail(252), UNIVERSE.get("MSFT"), TODAY
+    )
+    assert not enough.blocked

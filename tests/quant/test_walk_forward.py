@@ -7,6 +7,7 @@ from itertools import pairwise
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from quant.dataset import MODEL_FEATURES
 from quant.features import compute_features
@@ -22,7 +23,8 @@ from quant.walk_forward import (
     schedule,
     training_view,
 )
-from quant.walk_forward_report import yearly_scores
+from quant.backtest import Costs, performance_table, strategy_returns, with_benchmarks
+from quant.walk_forward_report import record_signals, verdict, with_outcomes, yearly_scores
 from tests.support.training import SYMBOLS
 
 ANCHORS = frozenset(SYMBOLS[2:])
@@ -179,8 +181,12 @@ def test_a_planted_signal_makes_a_clearly_positive_record_and_noise_does_not(sig
     gain = scores["baseline_value"] - scores["model_value"]  # log loss saved over the prior
     if predictable:
         assert gain > 0.03 and scores["rank_ic"] > 0.5  # corr(hint, return) = 0.71
+        assert scores["p_value"] < 1e-6
+        assert "beats it (significant)" in verdict(yearly_scores(record, panel))
     else:
         assert abs(gain) < 0.01 and abs(scores["rank_ic"]) < 0.03
+        assert scores["p_value"] > 0.05  # not better than the prior of its own training rows
+        assert "beats it (significant)" not in verdict(yearly_scores(record, panel))
 
 
 def test_the_yearly_table_puts_every_family_beside_its_baseline(full, record):
@@ -196,3 +202,44 @@ def test_the_yearly_table_puts_every_family_beside_its_baseline(full, record):
     years = table.filter(pl.col("period") != "all")["period"].unique().to_list()
     assert len(years) >= 4
     assert table["model_value"].is_finite().all() and table["baseline_value"].is_finite().all()
+
+
+def test_outcomes_attached_once_score_the_same_and_give_each_refit_its_own_prior(full, record):
+    scored = with_outcomes(record, full)
+    assert scored.height == record.height  # every predicted row has its label
+    assert_frame_equal(yearly_scores(scored, anchors=ANCHORS), yearly_scores(record, full, ANCHORS))
+    priors = (
+        scored.filter(pl.col("model") == "direction_xgboost")
+        .group_by("refit_date")
+        .agg(pl.col("prior_up").n_unique().alias("n"), pl.col("prior_up").first())
+    )
+    assert (priors["n"] == 1).all() and priors["prior_up"].n_unique() == priors.height
+    first = priors.sort("refit_date").row(0, named=True)
+    known = full.filter(pl.col("label_end") <= first["refit_date"])["direction"]
+    share_up = ((known == 2).sum() + 1) / (known.len() + 3)
+    assert first["prior_up"] == pytest.approx(share_up)  # the rows that refit could fit on
+
+
+def test_the_record_backtests_the_served_combiner_day_by_day_per_year(full, record):
+    scored = with_outcomes(record, full)
+    signals = record_signals(scored)
+    assert signals is not None and signals["direction_models"][0] == "direction_xgboost"
+    forest = scored.filter(pl.col("model") == "regime_random_forest")
+    assert signals.height == signals.join(forest, on=["symbol", "date"]).height
+    assert signals["date"].min() >= scored["date"].min()
+    assert set(signals["signal"]) <= {"BUY", "SELL", "HOLD"}
+    traded = signals.filter(pl.col("symbol").is_in(sorted(ANCHORS)))
+    returns = scored.select("symbol", "date", "fwd_return_1").unique(["symbol", "date"])
+    daily = with_benchmarks(strategy_returns(traded, Costs()), returns, traded, "^GSPC")
+    table = performance_table(daily, by_year=True)
+    years = table.filter(pl.col("period") != "all")["period"].unique()
+    assert years.len() >= 4
+    overall = table.filter(
+        (pl.col("period") == "all") & (pl.col("portfolio") == "sp500_buy_and_hold")
+    )
+    spx = returns.filter(pl.col("symbol") == "^GSPC").join(daily.select("date"), on="date")
+    assert overall["total_return"][0] == pytest.approx(
+        float((1 + spx["fwd_return_1"]).product() - 1), rel=1e-9
+    )
+    # without the regime model there is no signal to backtest
+    assert record_signals(scored.filter(pl.col("model") != "regime_random_forest")) is None

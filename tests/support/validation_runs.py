@@ -7,9 +7,11 @@ import dagster as dg
 from assets.ingestion import raw_ohlcv
 from assets.validation import ohlcv, ohlcv_expectations, raw_ohlcv_contract
 
-VALIDATION_SELECTION = dg.AssetSelection.checks_for_assets("raw_ohlcv") | dg.AssetSelection.assets(
-    "ohlcv", "ohlcv_quarantine"
-)
+from quant.validation.rules import RULES
+
+VALIDATION_SELECTION = dg.AssetSelection.checks(
+    *(dg.AssetCheckKey(dg.AssetKey("raw_ohlcv"), rule) for rule in RULES)
+) | dg.AssetSelection.assets("ohlcv", "ohlcv_quarantine")
 
 
 def ingest(symbol: str, resources: dict, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
