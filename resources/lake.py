@@ -107,16 +107,21 @@ class ParquetLake(dg.ConfigurableResource):
     def read_available(
         self, asset: str | Sequence[str], partitions: Iterable[str]
     ) -> tuple[pl.DataFrame, list[str]]:
-        """The partitions of ``partitions`` that are stored, stacked, and the keys that are not
-        (a symbol blocked before its first validation has no partition yet)."""
+        """The readable partitions of ``partitions``, stacked, and why each other one is left
+        out (a symbol blocked before its first validation has no partition yet; a corrupt file
+        is named with its remedy), so one bad symbol does not stop a range."""
         keys = list(partitions)
-        present = [k for k in keys if self.exists(asset, k)]
-        absent = [k for k in keys if k not in present]
-        if not present:
+        frames, left_out = [], []
+        for key in keys:
+            try:
+                frames.append(self.read(asset, key))
+            except LakeReadError as error:
+                left_out.append(f"{key} ({error})")
+        if not frames:
             raise LakePartitionMissingError(
-                f"{asset}: none of the partition(s) {keys} has been materialized"
+                f"{asset}: no readable partition among {keys}: {left_out}"
             )
-        return self.read_partitions(asset, present), absent
+        return pl.concat(frames, how="diagonal_relaxed"), left_out
 
     def write(
         self, asset: str | Sequence[str], frame: pl.DataFrame, partition: str | None = None
@@ -178,10 +183,10 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         keys = list(context.asset_partition_keys)
         if len(keys) == 1:
             return self.lake.read(asset, keys[0])
-        frame, absent = self.lake.read_available(asset, keys)
-        if absent:
+        frame, left_out = self.lake.read_available(asset, keys)
+        if left_out:
             context.log.warning(
-                f"{'/'.join(asset)}: no stored partition for {absent} (blocked or never "
-                "materialized); the run goes on without them"
+                f"{'/'.join(asset)}: left out {len(left_out)} partition(s), the run goes on "
+                "without them: " + "; ".join(left_out)
             )
         return frame

@@ -48,3 +48,17 @@ def test_a_failed_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert lake.read("raw_ohlcv", "AAA").equals(frame("AAA"))
     assert [p.name for p in (tmp_path / "raw_ohlcv").iterdir()] == ["AAA.parquet"]  # no temp left
+
+
+def test_a_range_load_leaves_out_missing_and_corrupt_partitions_and_names_them(tmp_path):
+    lake = ParquetLake(base_dir=str(tmp_path))
+    for symbol in ("AAA", "BBB"):
+        lake.write("ohlcv", pl.DataFrame({"symbol": [symbol], "x": [1]}), symbol)
+    path = lake.path("ohlcv", "BBB")
+    path.write_bytes(path.read_bytes()[:10])  # truncated
+    frame, left_out = lake.read_available("ohlcv", ["AAA", "BBB", "CCC"])
+    assert frame["symbol"].to_list() == ["AAA"]
+    assert left_out[0].startswith("BBB (") and str(path) in left_out[0]
+    assert left_out[1].startswith("CCC (") and "has not been materialized" in left_out[1]
+    with pytest.raises(LakePartitionMissingError, match="no readable partition"):
+        lake.read_available("ohlcv", ["BBB", "CCC"])
