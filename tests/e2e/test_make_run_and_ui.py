@@ -37,7 +37,11 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     summary = run.stdout
-    assert "26 symbols" in summary and "26 symbols validated (1 run(s))" in summary and "^NSEBANK" in summary
+    assert (
+        "26 symbols" in summary
+        and "26 symbols validated (1 run(s))" in summary
+        and "^NSEBANK" in summary
+    )
     assert "BLOCKED" not in run.stderr
     assert len(list((tmp_path / "data/lake/raw_ohlcv").glob("*.parquet"))) == 26
     assert len(list((tmp_path / "data/lake/ohlcv").glob("*.parquet"))) == 26

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from quant.backtest import Costs, performance_table, strategy_returns, with_benchmarks
 from quant.dataset import MODEL_FEATURES
 from quant.features import compute_features
 from quant.features.context import ContextSpec, compute_market_context
@@ -23,7 +24,6 @@ from quant.walk_forward import (
     schedule,
     training_view,
 )
-from quant.backtest import Costs, performance_table, strategy_returns, with_benchmarks
 from quant.walk_forward_report import record_signals, verdict, with_outcomes, yearly_scores
 from tests.support.training import SYMBOLS
 

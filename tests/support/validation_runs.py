@@ -6,7 +6,6 @@ import dagster as dg
 
 from assets.ingestion import raw_ohlcv
 from assets.validation import ohlcv, ohlcv_expectations, raw_ohlcv_contract
-
 from quant.validation.rules import RULES
 
 VALIDATION_SELECTION = dg.AssetSelection.checks(
