@@ -163,6 +163,8 @@ def feature_drift(
             "features_tested": report.features_tested,
             "current_start": str(current["date"].min()),
             "current_end": str(current["date"].max()),
+            # the sensor's one clock: the last session in the lake when the reading was made
+            "data_date": str(panel["date"].max()),
             "reference_start": str(reference["date"].min()),
             "reference_end": str(reference["date"].max()),
             "current_rows": current.height,
@@ -311,7 +313,12 @@ def model_health(
     through = labeled_through(labels, modeling)
     champions = load_champions(mlflow_tracking)
     served = served_log.read("predictions")
-    base = {"labeled_through": through or "", "current_end": through or ""}
+    # ``data_date``: the sensor's one clock, the lake's last session (labels end 20 earlier)
+    base = {
+        "labeled_through": through or "",
+        "current_end": through or "",
+        "data_date": str(labels["date"].max()) if labels.height else "",
+    }
     if not champions or served.is_empty():
         context.add_output_metadata(
             {

@@ -158,7 +158,8 @@ def observe(record: dg.EventLogRecord, asset: str) -> Observation:
         return float(value.value) if value is not None else None
 
     decayed = metadata.get("decayed")
-    as_of = metadata.get("current_end")
+    # one clock for every reading: the lake's last session (older readings: their window end)
+    as_of = metadata.get("data_date") or metadata.get("current_end")
     return Observation(
         asset=asset,
         storage_id=record.storage_id,
@@ -210,10 +211,34 @@ def run_request(decision: Decision, sensor_name: str) -> dg.RunRequest:
     return dg.RunRequest(run_key=decision.run_key, job_name=decision.job, tags=tags)
 
 
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def in_flight(instance: dg.DagsterInstance, sensor_name: str) -> str | None:
+    """Why nothing may be launched now: a run this sensor launched has not finished (its
+    training set is not written yet, so the calendar and the cool-down cannot see it)."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(tags={SENSOR_TAG: sensor_name}, statuses=UNFINISHED), limit=1
+    )
+    if not runs:
+        return None
+    run = runs[0]
+    return (
+        f"{run.job_name} run {run.run_id[:8]} launched on data as of "
+        f"{run.tags.get('market/as_of', '?')} has not finished ({run.status.value})"
+    )
+
+
 def in_cooldown(
     instance: dg.DagsterInstance, sensor_name: str, as_of: str | None, days: int
 ) -> str | None:
-    """Why a launch now would repeat the last one (None when it would not)."""
+    """Why a launch now would repeat the last one (None when it would not): the reading's data
+    date is within ``days`` after the last launch's, or before it (an older reading)."""
     if not as_of or days <= 0:
         return None
     last = instance.get_runs(filters=dg.RunsFilter(tags={SENSOR_TAG: sensor_name}), limit=1)
@@ -221,7 +246,7 @@ def in_cooldown(
     if previous is None:
         return None
     gap = (date.fromisoformat(as_of[:10]) - date.fromisoformat(previous[:10])).days
-    if 0 <= gap < days:
+    if gap < days:
         return (
             f"cool-down: {last[0].job_name} run {last[0].run_id[:8]} was launched on data as of "
             f"{previous}, {gap} days before {as_of} (< {days})"
@@ -265,6 +290,11 @@ def drift_retrain_sensor(
                 "would refit the same rows"
             ),
             cursor=cursor_out,
+        )
+    busy = in_flight(context.instance, context.sensor_name)
+    if busy:
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"{chosen.reason}; {busy}"), cursor=cursor_out
         )
     if chosen.observation.asset != "calendar":
         waiting = in_cooldown(

@@ -112,6 +112,10 @@ def lake_summary():
 def _cmd_materialize(args: argparse.Namespace) -> int:
     from pipelines.runner import failure_messages, run_pipeline
 
+    if args.symbols and len(set(args.symbols)) != len(args.symbols):
+        repeated = sorted({s for s in args.symbols if args.symbols.count(s) > 1})
+        print(f"error: --symbols lists {repeated} more than once", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     try:
         outcome = run_pipeline(
@@ -535,6 +539,26 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso_date(text: str) -> str:
+    """An ISO date argument (YYYY-MM-DD), checked before anything runs: a one-line error."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _symbol(text: str) -> str:
+    """A symbol argument of the universe (a one-line error for anything else)."""
+    from assets.partitions import UNIVERSE
+
+    try:
+        return UNIVERSE.get(text).symbol
+    except (KeyError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc).strip("'\"")) from None
+
+
 def _cmd_restore(args: argparse.Namespace) -> int:
     """Rewrite raw_ohlcv partitions from the raw landing (a lost or corrupt file)."""
     from assets.partitions import UNIVERSE
@@ -719,7 +743,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="market", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("materialize", help="run the pipeline over the universe in one run")
-    p.add_argument("--symbols", nargs="*", help="a contiguous subset of the universe")
+    p.add_argument(
+        "--symbols",
+        nargs="+",
+        type=_symbol,
+        help="a contiguous subset of the universe (each symbol once)",
+    )
     p.add_argument(
         "--replace-history",
         action="store_true",
@@ -729,14 +758,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="stop after features and market context")
     p.set_defaults(func=_cmd_materialize)
     p = sub.add_parser("nightly", help="one nightly run over the universe (as the schedule)")
-    p.add_argument("--as-of", help="replay the data as known on this date (sample/csv)")
-    p.add_argument("--reference-start", help="drift reference start (default: training start)")
-    p.add_argument("--reference-end", help="drift reference end (default: end of training)")
-    p.add_argument("--drift-end", help="end of the drift window (default: --as-of, or the latest)")
+    p.add_argument(
+        "--as-of", type=_iso_date, help="replay the data as known on this date (sample/csv)"
+    )
+    p.add_argument(
+        "--reference-start", type=_iso_date, help="drift reference start (default: training start)"
+    )
+    p.add_argument(
+        "--reference-end", type=_iso_date, help="drift reference end (default: end of training)"
+    )
+    p.add_argument(
+        "--drift-end",
+        type=_iso_date,
+        help="end of the drift window (default: --as-of, or the latest)",
+    )
     p.set_defaults(func=_cmd_nightly)
     p = sub.add_parser("replay", help="the nightly run and the drift sensor, session by session")
-    p.add_argument("--from", dest="start", required=True)
-    p.add_argument("--to", dest="end", required=True)
+    p.add_argument("--from", dest="start", required=True, type=_iso_date)
+    p.add_argument("--to", dest="end", required=True, type=_iso_date)
     p.add_argument("--every", type=int, default=21, help="replay every Nth NYSE session")
     p.add_argument(
         "--resume",

@@ -157,3 +157,70 @@ def test_weekly_sweep_is_skipped_when_nothing_new_was_labeled(instance):
     report(instance, "model_health", decayed=False, labeled_through="2026-05-08")
     request = weekly_sweep_schedule(context)
     assert request.run_key == "sweep-2026-11-28"
+
+
+def launched(instance: dg.DagsterInstance, request: dg.RunRequest, status=None) -> None:
+    """Record the run a request would start (finished unless ``status`` says otherwise)."""
+    from dagster._core.test_utils import create_run_for_test
+
+    create_run_for_test(
+        instance,
+        job_name=request.job_name,
+        tags=request.tags,
+        status=status or dg.DagsterRunStatus.SUCCESS,
+    )
+
+
+def test_one_retrain_per_data_date_whatever_mix_of_drift_and_health_arrives(instance):
+    # the nightly of 2024-09-03: drift reads the features to that day, health the labels,
+    # which end 20 sessions earlier; both carry the lake's last session as their data date
+    report(
+        instance,
+        "feature_drift",
+        drift_share=0.42,
+        current_end="2024-09-03",
+        data_date="2024-09-03",
+    )
+    (request,) = tick(instance).run_requests
+    launched(instance, request)
+    assert request.tags["market/as_of"] == "2024-09-03"
+    report(instance, "model_health", decayed=True, current_end="2024-08-05", data_date="2024-09-03")
+    held = tick(instance, json_cursor(instance))
+    assert not held.run_requests and "cool-down" in held.skip_reason.skip_message
+    # readings written before the one clock (window ends only): an older date is no reason
+    # to launch again either
+    report(instance, "model_health", decayed=True, current_end="2024-08-05")
+    assert not tick(instance, json_cursor(instance)).run_requests
+
+
+def test_nothing_is_launched_while_a_sensor_run_has_not_finished(instance):
+    report(
+        instance,
+        "feature_drift",
+        drift_share=0.42,
+        current_end="2024-09-03",
+        data_date="2024-09-03",
+    )
+    (request,) = tick(instance).run_requests
+    launched(instance, request, dg.DagsterRunStatus.STARTED)
+    # a month later a severe reading arrives before the retrain has finished
+    report(
+        instance, "feature_drift", drift_share=0.9, current_end="2024-10-08", data_date="2024-10-08"
+    )
+    held = tick(instance, json_cursor(instance))
+    assert not held.run_requests
+    assert "has not finished (STARTED)" in held.skip_reason.skip_message
+
+
+def json_cursor(instance: dg.DagsterInstance) -> str:
+    """A cursor that has seen every materialization but the latest of each monitored asset."""
+    import json
+
+    cursor = {}
+    for asset in ("feature_drift", "model_health"):
+        records = instance.fetch_materializations(dg.AssetKey(asset), limit=2).records
+        if len(records) == 2:
+            cursor[asset] = records[1].storage_id
+        elif records:
+            cursor[asset] = records[0].storage_id - 1
+    return json.dumps(cursor)
