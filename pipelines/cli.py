@@ -11,6 +11,8 @@
     market sql "SELECT ..."                                     DuckDB over the lake
     market warehouse [PATH]                                     write a DuckDB file of views
     market restore SYMBOL [...]                                 rewrite raw_ohlcv from the raw landing
+    market gc [--keep 5] [--days 90] [--dry-run]                retention: versions, landing receipts
+    market backup DIR                                           copies of the SQLite stores
     market halt [--reason TEXT]                                 serve HOLD everywhere until resumed
     market resume                                               lift the halt
     market champion list                                        champion, challenger, pin per model
@@ -539,6 +541,45 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gc(args: argparse.Namespace) -> int:
+    """Retention: old unserved model versions and their artifacts, old landing receipts."""
+    from resources import build_resources
+    from resources.retention import gc
+
+    resources = build_resources()
+    done = gc(
+        resources["mlflow_tracking"],
+        resources["operator_control"],
+        resources["landing"],
+        keep_versions=settings.gc_keep_versions() if args.keep is None else args.keep,
+        landing_days=settings.gc_landing_days() if args.days is None else args.days,
+        dry_run=args.dry_run,
+    )
+    print(("would remove: " if args.dry_run else "removed: ") + done.describe())
+    return 0
+
+
+def _cmd_backup(args: argparse.Namespace) -> int:
+    """Consistent copies of the SQLite stores (safe while runs write)."""
+    import sqlite3
+
+    from resources.backup import backup_stores
+
+    destination = Path(args.destination)
+    try:
+        done = backup_stores(settings.sqlite_store_roots(), destination)
+    except (sqlite3.Error, OSError) as exc:
+        print(f"error: backup into {destination} failed: {exc}", file=sys.stderr)
+        return 1
+    for item in done:
+        print(f"{item.source} -> {item.copy} ({item.pages} pages, integrity ok)")
+    print(
+        f"{len(done)} database(s) backed up into {destination}. To restore: stop the web UI, the "
+        "daemon and every run, then copy each file back to the path it came from."
+    )
+    return 0
+
+
 def _iso_date(text: str) -> str:
     """An ISO date argument (YYYY-MM-DD), checked before anything runs: a one-line error."""
     from datetime import date
@@ -811,6 +852,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("symbols", nargs="+")
     p.add_argument("--source", help="the landing's source folder (default: the configured source)")
     p.set_defaults(func=_cmd_restore)
+    p = sub.add_parser(
+        "gc", help="remove old unserved model versions and fold old landing receipts"
+    )
+    p.add_argument("--keep", type=int, help="newest versions kept per model (default: 5)")
+    p.add_argument("--days", type=int, help="landing receipts older than this are folded")
+    p.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    p.set_defaults(func=_cmd_gc)
+    p = sub.add_parser(
+        "backup", help="consistent copies of the SQLite stores (Dagster, MLflow, Optuna)"
+    )
+    p.add_argument("destination")
+    p.set_defaults(func=_cmd_backup)
     p = sub.add_parser("warehouse", help="write a DuckDB file holding views over the lake")
     p.add_argument("path", nargs="?")
     p.set_defaults(func=_cmd_warehouse)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -84,17 +85,48 @@ class RawLanding(dg.ConfigurableResource):
         as ingestion accepts them (a snapshot replaces unless it would lose stored dates, an
         incremental delivery merges): how a lost or corrupt ``raw_ohlcv`` file is restored
         without asking the source again."""
-        from quant.bars import lost_history, merge_deliveries
-
-        bars: pl.DataFrame | None = None
-        for receipt in self.receipts(source, symbol):
-            delivered = self.read(source, symbol, receipt["content_hash"])
-            if receipt["mode"] != "snapshot":
-                bars = merge_deliveries(bars, delivered)
-            elif lost_history(bars, delivered).is_empty():
-                bars = delivered
+        bars = self.rebuild_from(source, symbol, self.receipts(source, symbol))
         if bars is None:
             raise FileNotFoundError(
                 f"{symbol}: nothing landed from {source} under {self.folder(source, symbol)}"
             )
         return bars
+
+    def rebuild_from(self, source: str, symbol: str, receipts: list[dict]) -> pl.DataFrame | None:
+        """The bars ``receipts`` (oldest first) make, replayed as ``rebuild`` does."""
+        from quant.bars import lost_history, merge_deliveries
+
+        bars: pl.DataFrame | None = None
+        for receipt in receipts:
+            delivered = self.read(source, symbol, receipt["content_hash"])
+            if receipt["mode"] != "snapshot":
+                bars = merge_deliveries(bars, delivered)
+            elif lost_history(bars, delivered).is_empty():
+                bars = delivered
+        return bars
+
+    def land_compacted(
+        self, source: str, symbol: str, bars: pl.DataFrame, last: dict, folded: int
+    ) -> Path:
+        """Land ``bars`` as one snapshot receipt dated like ``last`` (the newest receipt it
+        replaces), so a replay of the landing starts from it; returns the receipt's path."""
+        digest = content_hash(bars)
+        folder = self.folder(source, symbol)
+        bars_file = folder / f"bars-{digest}.parquet"
+        if not bars_file.exists():
+            write_parquet_atomic(bars, bars_file, exclusive=True)
+        fetched = datetime.fromisoformat(last["fetched_at"])
+        # just before the receipt it replaces, so the order of receipts is unchanged
+        stamp = fetched.strftime("%Y%m%dT%H%M%S%fZ")
+        receipt = folder / f"{stamp}_{digest[:12]}.json"
+        body = {
+            **{k: last.get(k) for k in ("symbol", "source", "requested_start", "requested_end")},
+            "mode": "snapshot",
+            "fetched_at": last["fetched_at"],
+            "rows": bars.height,
+            "content_hash": digest,
+            "bars_file": bars_file.name,
+            "details": {"compacted_receipts": str(folded)},
+        }
+        write_text_atomic(json.dumps(body, indent=2), receipt)
+        return receipt

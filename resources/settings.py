@@ -15,6 +15,9 @@
 | OPTUNA_STORAGE    | sqlite:///<data>/optuna/optuna.db | Optuna studies (a Postgres URL for several workers) |
 | MLFLOW_UI_URL     | http://127.0.0.1:5000  | base of the run links in the asset pages        |
 | MARKET_STALE_AFTER_SESSIONS | 2            | a symbol more sessions behind the run date than this is stale (quant.freshness) |
+| MARKET_GC_KEEP_VERSIONS | 5                | `market gc`: newest model versions kept per model (served ones always) |
+| MARKET_GC_LANDING_DAYS | 90                | `market gc`: landing receipts older than this are folded into one snapshot |
+| DAGSTER_HOME      | <project>/.dagster     | the Dagster instance (its SQLite stores are backed up by `market backup`) |
 """
 
 from __future__ import annotations
@@ -86,6 +89,40 @@ def stale_after_sessions() -> int:
     if value < 0:
         raise ValueError(f"MARKET_STALE_AFTER_SESSIONS must be a whole number >= 0, got {raw!r}")
     return value
+
+
+def _whole_number(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a whole number >= 0, got {raw!r}")
+    return int(raw)
+
+
+def gc_keep_versions() -> int:
+    """Newest model versions `market gc` keeps per registered model (MARKET_GC_KEEP_VERSIONS)."""
+    return _whole_number("MARKET_GC_KEEP_VERSIONS", 5)
+
+
+def gc_landing_days() -> int:
+    """Age in days after which landing receipts are compacted (MARKET_GC_LANDING_DAYS)."""
+    return _whole_number("MARKET_GC_LANDING_DAYS", 90)
+
+
+def dagster_home() -> Path:
+    """The Dagster instance's folder."""
+    return Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster")
+
+
+def sqlite_store_roots() -> dict[str, Path]:
+    """The local SQLite stores by name: Dagster's instance, MLflow's and Optuna's databases
+    (only the ``sqlite:///`` ones: a Postgres store is backed up by Postgres)."""
+    roots = {"dagster": dagster_home()}
+    for name, url in (("mlflow", mlflow_tracking_uri()), ("optuna", optuna_storage_url())):
+        if url.startswith("sqlite:///"):
+            roots[name] = Path(url.removeprefix("sqlite:///"))
+    return roots
 
 
 def disable_telemetry() -> None:

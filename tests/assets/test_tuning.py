@@ -7,7 +7,16 @@ import dagster as dg
 import optuna
 import pytest
 
-from assets import evaluation, features, ingestion, labels, training, tuning, validation
+from assets import (
+    evaluation,
+    features,
+    ingestion,
+    labels,
+    training,
+    tuning,
+    validation,
+    walk_forward,
+)
 from quant.splits import SplitConfig
 from resources.mlflow_tracking import CHAMPION
 from resources.modeling import ModelingConfig
@@ -17,7 +26,7 @@ from tests.support.training import small_training_set
 pytestmark = pytest.mark.slow
 SPLITS = SplitConfig(n_folds=2)
 ASSETS = dg.load_assets_from_modules(
-    [ingestion, validation, features, labels, training, tuning, evaluation]
+    [ingestion, validation, features, labels, training, tuning, evaluation, walk_forward]
 )
 
 
