@@ -8,6 +8,7 @@ empty answers: yfinance logs most failures and returns an empty frame instead of
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 DEFAULT_OVERLAP_DAYS = 5
 DEFAULT_RETRIES = 3
 DEFAULT_CACHE_TTL_S = 6 * 3600
+# the host yfinance asks for daily bars; probed before a download to tell an outage apart
+YAHOO_ENDPOINT = ("query2.finance.yahoo.com", 443)
 _YAHOO_COLUMNS = {
     "Date": "date",
     "Open": "open",
@@ -70,6 +73,7 @@ class YahooSource:
         cache_ttl_s: float = DEFAULT_CACHE_TTL_S,
         session: Any = None,
         sleep: Callable[[float], None] = time.sleep,
+        endpoint: tuple[str, int] = YAHOO_ENDPOINT,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.start = start
@@ -78,6 +82,7 @@ class YahooSource:
         self.retries = retries
         self.backoff_s = backoff_s
         self.cache_ttl_s = cache_ttl_s
+        self.endpoint = endpoint
         self.session = session
         self.sleep = sleep
 
@@ -124,6 +129,15 @@ class YahooSource:
         from yfinance.data import YfData
 
         yf.set_tz_cache_location(str(self.cache_dir / "yfinance"))
+        if self.session is None:  # a replayed session needs no network
+            unreachable = network_problem(*self.endpoint)
+            if unreachable:
+                raise NetworkUnreachableError(
+                    symbol,
+                    f"network unreachable: {unreachable}; Yahoo was not asked (yfinance would "
+                    "call every symbol 'possibly delisted'). Check the connection or proxy, or "
+                    "use MARKET_SOURCE=sample or csv",
+                )
         last_problem = "no attempt made"
         for attempt in range(self.retries + 1):
             if attempt:
@@ -163,4 +177,25 @@ class YahooSource:
         )
 
 
-__all__ = ["SourceError", "YahooSource", "yahoo_history_to_bars"]
+class NetworkUnreachableError(SourceError):
+    """Yahoo's servers cannot be reached at all (no route, DNS, refused): not a symbol problem."""
+
+
+def network_problem(host: str, port: int, timeout_s: float = 3.0) -> str | None:
+    """Why a TCP connection to ``host:port`` cannot be opened (None when it can): tells a
+    network outage from a symbol Yahoo does not know, which yfinance reports the same way."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except OSError as exc:
+        cause = exc.strerror or type(exc).__name__
+        return f"cannot connect to {host}:{port} ({cause})"
+
+
+__all__ = [
+    "NetworkUnreachableError",
+    "SourceError",
+    "YahooSource",
+    "network_problem",
+    "yahoo_history_to_bars",
+]

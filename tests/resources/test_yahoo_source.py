@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from resources.sources import DeliveryMode, EmptyResponseError, YahooSource
+from resources.sources.yahoo import NetworkUnreachableError, network_problem
 from tests.support.yahoo_replay import YahooReplayAdapter, replay_session
 
 
@@ -80,3 +81,18 @@ def test_answers_are_cached_on_disk(replay, tmp_path):
     assert len(replay.chart_requests("AAPL")) == 1
     expired = make_source(replay, tmp_path, cache_ttl_s=0)
     assert expired.fetch("AAPL").details["cache"] == "miss"
+
+
+def test_an_unreachable_network_is_named_not_called_a_delisted_symbol(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    offline = YahooSource(tmp_path, endpoint=("127.0.0.1", port), retries=0)
+    with pytest.raises(NetworkUnreachableError) as raised:
+        offline.fetch("AAPL")
+    message = str(raised.value)
+    assert message.startswith("AAPL: network unreachable: cannot connect to 127.0.0.1:")
+    assert "refused" in message.lower() and "delisted" in message  # says why it is not that
+    assert network_problem("127.0.0.1", port) is not None
