@@ -19,6 +19,7 @@ from assets import (
     validation,
     walk_forward,
 )
+from pipelines.alerts import ALERT_SENSORS
 from pipelines.automation import SCHEDULES, SENSORS, TriggerThresholds
 from pipelines.jobs import JOBS
 from resources import build_resources, settings
@@ -48,6 +49,6 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
     jobs=JOBS,
     schedules=SCHEDULES,
-    sensors=SENSORS,
+    sensors=[*SENSORS, *ALERT_SENSORS],
     resources={**build_resources(), "trigger_thresholds": TriggerThresholds.from_env()},
 )

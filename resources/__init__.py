@@ -1,11 +1,12 @@
 """Dagster resources: market-data sources, the Parquet lake, the raw landing area, DuckDB,
-the modelling configuration, MLflow, the served log and the operator controls."""
+the modelling configuration, MLflow, the served log, the operator controls and the alerts."""
 
 from __future__ import annotations
 
 import os
 
 from resources import settings
+from resources.alerts import Alerts
 from resources.control import OperatorControl
 from resources.lake import ParquetLake, ParquetLakeIOManager
 from resources.landing import RawLanding
@@ -42,4 +43,10 @@ def build_resources() -> dict[str, object]:
         "optuna_storage": OptunaStorage(url=settings.optuna_storage_url()),
         "served_log": ServedLog(lake_dir=str(settings.lake_dir())),
         "operator_control": OperatorControl(root=str(settings.data_dir() / "control")),
+        "alerts": Alerts(
+            webhook_url=settings.alert_webhook(),
+            smtp_server=settings.alert_smtp(),
+            email_to=settings.alert_email_to(),
+            dagster_ui_url=settings.dagster_ui_url(),
+        ),
     }

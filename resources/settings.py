@@ -15,6 +15,10 @@
 | OPTUNA_STORAGE    | sqlite:///<data>/optuna/optuna.db | Optuna studies (a Postgres URL for several workers) |
 | MLFLOW_UI_URL     | http://127.0.0.1:5000  | base of the run links in the asset pages        |
 | MARKET_STALE_AFTER_SESSIONS | 2            | a symbol more sessions behind the run date than this is stale (quant.freshness) |
+| MARKET_ALERT_WEBHOOK | (none)              | POST every alert as JSON to this URL (resources.alerts) |
+| MARKET_ALERT_SMTP | (none)                 | host:port of an SMTP server for alert e-mails    |
+| MARKET_ALERT_EMAIL_TO | (none)             | comma-separated recipients of alert e-mails     |
+| DAGSTER_UI_URL    | http://127.0.0.1:3000  | base of the run links in alerts                 |
 | MARKET_GC_KEEP_VERSIONS | 5                | `market gc`: newest model versions kept per model (served ones always) |
 | MARKET_GC_LANDING_DAYS | 90                | `market gc`: landing receipts older than this are folded into one snapshot |
 | DAGSTER_HOME      | <project>/.dagster     | the Dagster instance (its SQLite stores are backed up by `market backup`) |
@@ -123,6 +127,35 @@ def sqlite_store_roots() -> dict[str, Path]:
         if url.startswith("sqlite:///"):
             roots[name] = Path(url.removeprefix("sqlite:///"))
     return roots
+
+
+def alert_webhook() -> str | None:
+    """The URL every alert is POSTed to as JSON (``MARKET_ALERT_WEBHOOK``); None: log only."""
+    return os.environ.get("MARKET_ALERT_WEBHOOK") or None
+
+
+def alert_smtp() -> str | None:
+    """The SMTP server alert e-mails go through, ``host:port`` (``MARKET_ALERT_SMTP``); None:
+    no e-mail. A value without a numeric port is refused here, at start-up, not at the first
+    alert."""
+    raw = os.environ.get("MARKET_ALERT_SMTP") or None
+    if raw is None:
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"MARKET_ALERT_SMTP must be host:port, got {raw!r}")
+    return raw
+
+
+def alert_email_to() -> list[str]:
+    """Who receives alert e-mails (``MARKET_ALERT_EMAIL_TO``, comma-separated); empty: nobody."""
+    raw = os.environ.get("MARKET_ALERT_EMAIL_TO") or ""
+    return [address.strip() for address in raw.split(",") if address.strip()]
+
+
+def dagster_ui_url() -> str:
+    """The Dagster UI's base URL, for the run links in alerts (``DAGSTER_UI_URL``)."""
+    return os.environ.get("DAGSTER_UI_URL") or "http://127.0.0.1:3000"
 
 
 def disable_telemetry() -> None:

@@ -50,7 +50,13 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert "features run" in summary and "market_context run" in summary and "FAILED" not in summary
     assert (tmp_path / "data/reports/great_expectations/AAPL/index.html").exists()
     assert "labels run" in summary and "sweep + retrain run" in summary and "monitor run" in summary
-    assert "direction: out of sample (validation window, selection models)" in summary
+    # the report is headed by the walk-forward record (per year, each model beside its
+    # baseline with a p-value), then the latest models' window
+    assert "walk-forward record (refit every step sessions on earlier labels only)" in summary
+    assert "class_prior" in summary and "p_value_vs_baseline" in summary
+    assert (
+        "direction: latest models, out of sample (validation window, selection models)" in summary
+    )
     assert "majority_class" in summary and "naive_trailing_20d" in summary
     assert (tmp_path / "data/mlflow/mlflow.db").exists()
     assert (tmp_path / "data/lake/model_report.parquet").exists()
@@ -93,6 +99,7 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert unknown.returncode == 2 and "'NOPE' is not in the universe" in unknown.stderr
     backtested = market("backtest")
     assert backtested.returncode == 0 and "S&P 500 buy and hold" in backtested.stdout
+    assert "(the walk-forward record, per year, daily rebalanced)" in backtested.stdout
     view = market("sql", "SELECT signal FROM signals WHERE symbol = 'AAPL'")
     assert view.returncode == 0 and aapl["signal"] in view.stdout, view.stderr
 
