@@ -22,6 +22,7 @@ from assets import (
 from pipelines.alerts import ALERT_SENSORS
 from pipelines.automation import SCHEDULES, SENSORS, TriggerThresholds
 from pipelines.jobs import JOBS
+from pipelines.orphans import dead_run_reaper
 from resources import build_resources, settings
 
 settings.disable_telemetry()
@@ -49,6 +50,6 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
     jobs=JOBS,
     schedules=SCHEDULES,
-    sensors=[*SENSORS, *ALERT_SENSORS],
+    sensors=[*SENSORS, *ALERT_SENSORS, dead_run_reaper],
     resources={**build_resources(), "trigger_thresholds": TriggerThresholds.from_env()},
 )

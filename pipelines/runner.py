@@ -143,10 +143,15 @@ def execute(
     instance: dg.DagsterInstance,
     run_config: dict[str, object] | None = None,
 ):
+    """One run in this process, tagged with it (so a killed process's run is found and failed
+    by ``pipelines.orphans``); runs left behind by dead processes are failed first."""
+    from pipelines.orphans import process_tags, reap_dead_runs
+
+    reap_dead_runs(instance)
     return dg.execute_job(
         dg.reconstructable(factory),
         instance=instance,
-        tags=tags,
+        tags={**tags, **process_tags()},
         run_config=run_config or RUN_CONFIG,
         raise_on_error=False,
     )
@@ -287,8 +292,12 @@ def run_models(
 
 
 def _every_symbol_validated(instance: dg.DagsterInstance, symbols: Sequence[str]) -> bool:
-    materialized = instance.get_materialized_partitions(dg.AssetKey("ohlcv"))
-    return set(symbols) <= set(materialized)
+    """Every symbol has validated bars in the lake (a blocked symbol's partition event is
+    recorded with the run, but only a stored file counts)."""
+    from resources import build_resources
+
+    lake = build_resources()["lake"]
+    return all(lake.exists("ohlcv", s) for s in symbols)
 
 
 def nightly_job() -> dg.JobDefinition:
