@@ -896,9 +896,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# the commands that launch runs on the instance and write the lake: one at a time per data folder
+EXCLUSIVE = {"materialize", "nightly", "walk-forward", "replay"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    if args.command not in EXCLUSIVE:
+        return args.func(args)
+    from pipelines.run_lock import RunLockBusyError, exclusive_runs
+
+    try:
+        with exclusive_runs(settings.data_dir(), args.command):
+            return args.func(args)
+    except RunLockBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
