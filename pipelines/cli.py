@@ -165,9 +165,18 @@ def _cmd_materialize(args: argparse.Namespace) -> int:
         for message in problems:
             print(f"  {message}", file=sys.stderr)
     if outcome.blocked:
+        failed_runs: dict[str, tuple[str, ...]] = {}
         for symbol in outcome.blocked:
+            verdict = outcome.validations[symbol]
+            if not verdict.refused:  # the run failed before judging it: say why, once
+                failed_runs.setdefault(verdict.run_id, verdict.problems)
+                continue
             print(f"BLOCKED {symbol}:", file=sys.stderr)
-            for message in outcome.validations[symbol].problems:
+            for message in verdict.problems:
+                print(f"  {message}", file=sys.stderr)
+        for run_id, problems in failed_runs.items():
+            print(f"FAILED validate run {run_id} (no symbol judged):", file=sys.stderr)
+            for message in problems:
                 print(f"  {message}", file=sys.stderr)
         return 1
     if outcome.not_ingested:

@@ -70,6 +70,9 @@ class SymbolRun:
     success: bool
     run_id: str
     problems: tuple[str, ...] = ()
+    # True: the contract refused the symbol; False with success False: the run itself failed
+    # (a full disk, a crash) before it could judge the symbol
+    refused: bool = False
 
 
 @dataclass
@@ -133,7 +136,11 @@ def failure_messages(result: dg.ExecuteJobResult) -> list[str]:
             event.is_step_failure
             and "blocking asset check" not in event.step_failure_data.error.message
         ):
-            messages.append(f"{event.step_key}: {event.step_failure_data.error.message.strip()}")
+            error = event.step_failure_data.error
+            # past Dagster's wrappers to the first error of ours (which names its own cause)
+            while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+                error = error.cause
+            messages.append(f"{event.step_key}: {error.message.strip()}")
     return messages
 
 
@@ -172,7 +179,11 @@ def validate_symbols(
             passed = result.success and not refused
             outcomes.append(
                 SymbolRun(
-                    symbol, passed, result.run_id, tuple(refused or ([] if passed else step_errors))
+                    symbol,
+                    passed,
+                    result.run_id,
+                    tuple(refused or ([] if passed else step_errors)),
+                    refused=bool(refused),
                 )
             )
     return outcomes
