@@ -76,6 +76,10 @@ class LoggedVersion:
     experiment_id: str
 
 
+# SQLite stores whose schema this process has seen created (or found) under the lock
+_SCHEMA_READY: set[str] = set()
+
+
 class MlflowTracking(dg.ConfigurableResource):
     """Experiments (one per model family), runs, the model registry and links to the MLflow UI."""
 
@@ -84,12 +88,19 @@ class MlflowTracking(dg.ConfigurableResource):
     ui_url: str = "http://127.0.0.1:5000"
 
     def configure(self) -> None:
-        """Point the MLflow client libraries at this store (idempotent)."""
+        """Point the MLflow client libraries at this store (idempotent). A new SQLite store
+        gets its schema created once, under a file lock: two processes starting together on a
+        fresh data folder would otherwise race MLflow's schema migration."""
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         if self.tracking_uri.startswith("sqlite:///"):
-            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
-                parents=True, exist_ok=True
-            )
+            database = Path(self.tracking_uri.removeprefix("sqlite:///"))
+            database.parent.mkdir(parents=True, exist_ok=True)
+            if self.tracking_uri not in _SCHEMA_READY:
+                from filelock import FileLock
+
+                with FileLock(f"{database}.lock"):
+                    MlflowClient(self.tracking_uri).search_experiments(max_results=1)
+                _SCHEMA_READY.add(self.tracking_uri)
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
 
