@@ -11,9 +11,6 @@ stretches of out-of-sample days:
 The strategy trades the universe's equities (an index such as ^VIX is not investable).
 """
 
-import tempfile
-from pathlib import Path
-
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -233,12 +230,5 @@ def _log_to_mlflow(
                         if isinstance(v, float) and np.isfinite(v)
                     }
                 )
-        with tempfile.TemporaryDirectory() as tmp:
-            csv = Path(tmp) / "performance.csv"
-            table.write_csv(csv)
-            mlflow.log_artifact(str(csv))
-            for name, png in curves.items():
-                path = Path(tmp) / f"{name}.png"
-                path.write_bytes(png)
-                mlflow.log_artifact(str(path), artifact_path="plots")
+        tracking.log_table_and_plots("performance", table, curves)
         return tracking.run_url(run.info.experiment_id, run.info.run_id)

@@ -9,7 +9,6 @@ a retrain after a nightly adds only the new blocks.
 """
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -141,14 +140,7 @@ def _log_build(
                 if np.isfinite(row[key]):
                     series.append(Metric(f"{row['model']}_{row['metric']}_{key}", row[key], now, 0))
         tracking.client().log_batch(run.info.run_id, metrics=series)
-        with tempfile.TemporaryDirectory() as tmp:
-            table = Path(tmp) / "yearly_scores.csv"
-            scores.write_csv(table)
-            mlflow.log_artifact(str(table))
-            for name, png in pictures.items():
-                path = Path(tmp) / f"{name}.png"
-                path.write_bytes(png)
-                mlflow.log_artifact(str(path), artifact_path="plots")
+        tracking.log_table_and_plots("yearly_scores", scores, pictures)
         return tracking.run_url(run.info.experiment_id, run.info.run_id)
 
 

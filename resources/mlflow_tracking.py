@@ -192,6 +192,21 @@ class MlflowTracking(dg.ConfigurableResource):
         )
         return mlflow.pyfunc.load_model(reference).unwrap_python_model().model
 
+    def log_table_and_plots(
+        self, table_name: str, table: pl.DataFrame, figures: Mapping[str, bytes]
+    ) -> None:
+        """Into the active run: ``table`` as ``<table_name>.csv`` and each PNG under ``plots/``."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            csv = Path(tmp) / f"{table_name}.csv"
+            table.write_csv(csv)
+            mlflow.log_artifact(str(csv))
+            for name, png in figures.items():
+                path = Path(tmp) / f"{name}.png"
+                path.write_bytes(png)
+                mlflow.log_artifact(str(path), artifact_path="plots")
+
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.ui_url}/#/experiments/{experiment_id}/runs/{run_id}"
 
