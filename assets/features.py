@@ -201,11 +201,12 @@ def context_spec() -> ContextSpec:
     kinds={"polars", "parquet"},
     owners=["team:quant-research"],
     tags={"layer": "features"},
-    code_version="1",
+    code_version="2",
     description="Market-wide context joined onto every (symbol, date): volatility index, S&P 500 "
     "trend, breadth of the equities, and each symbol's beta, correlation and relative strength "
     "to the S&P 500. Joined as of the symbol's close, never with a later value (markets closing "
-    "before New York see the previous US session).",
+    "before New York see the previous US session; every symbol but the volatility index sees "
+    "the volatility index's previous session, as its close prints at 4:15 pm ET).",
     metadata={"dagster/column_schema": _column_schema(CONTEXT_COLUMNS)},
 )
 def market_context(context: dg.AssetExecutionContext, ohlcv: pl.DataFrame) -> pl.DataFrame:

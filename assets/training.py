@@ -267,7 +267,6 @@ def train_and_register(
     validation (selection model) and test (refit model) predictions with the version and run
     id on every row. ``selection_predictions`` replaces the selection model's own validation
     predictions (the ensemble votes its members' instead)."""
-    import mlflow
 
     name = context.asset_key.to_user_string()
     family = MODEL_FAMILIES[name]
@@ -281,8 +280,8 @@ def train_and_register(
         final_view = refit_view(training)
         final = spec.refit(final_view, selection)
         assert_no_test_rows(final_view, final.record)
-        mlflow.log_params({k: str(v) for k, v in final.params.items()})
-        mlflow.log_metrics(
+        tracking.log_params({k: str(v) for k, v in final.params.items()})
+        tracking.log_metrics(
             {**_fit_metrics(selection.record, "selection_"), **_fit_metrics(final.record)}
         )
         example = model_example(training.rows(VALIDATION, TEST), training.features)
@@ -442,7 +441,8 @@ def direction_xgboost(
     deps=["direction_lstm_sweep"],
     kinds={"pytorch", "mlflow", "polars"},
     description="LSTM (torch) over 20-session sequences of standardized features (scaler fitted "
-    "on the fitted rows only), class-weighted, seeded; CUDA when present. Epochs chosen by early "
+    "on the fitted rows only), plain (unweighted) cross entropy so its probabilities stay "
+    "calibrated, seeded; CUDA when present. Epochs chosen by early "
     "stopping on validation, then refit on train + validation for that many epochs. Parameters "
     "from the `direction_lstm` Optuna study when it exists.",
     **MODEL_ASSET,
@@ -469,7 +469,7 @@ def direction_lstm(
         params = {**vars(chosen), "max_epochs_searched": config.max_epochs}
         return TrainedModel(model, record, {**params, "params_source": source}, ("torch",))
 
-    configuration = {**vars(config), **_features_signature(modeling)}
+    configuration = {**vars(config), "class_weights": False, **_features_signature(modeling)}
     return train_and_register(
         context, mlflow_tracking, modeling, training_set, ModelSpec(fit, refit, configuration)
     )
@@ -598,7 +598,7 @@ def volatility_lstm(
         params = {**vars(chosen), "max_epochs_searched": config.max_epochs}
         return TrainedModel(model, record, params, ("torch",))
 
-    configuration = {**vars(config), **_features_signature(modeling)}
+    configuration = {**vars(config), "mean_correction": "smearing", **_features_signature(modeling)}
     return train_and_register(
         context, mlflow_tracking, modeling, training_set, ModelSpec(fit, refit, configuration)
     )

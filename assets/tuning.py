@@ -9,7 +9,6 @@ import os
 from collections.abc import Callable
 
 import dagster as dg
-import mlflow
 import numpy as np
 import optuna
 import polars as pl
@@ -45,22 +44,23 @@ class LstmSweepConfig(SweepConfig):
     epochs: int = 1 if QUICK else 6
 
 
-def tracked(objective: Callable[[optuna.Trial], float]) -> Callable[[optuna.Trial], float]:
+def tracked(
+    objective: Callable[[optuna.Trial], float], tracking: MlflowTracking
+) -> Callable[[optuna.Trial], float]:
     """Each trial as a nested MLflow run: its parameters, CV score (or last report if pruned)."""
 
     def run_trial(trial: optuna.Trial) -> float:
-        parent = mlflow.active_run().info.experiment_id
-        with mlflow.start_run(run_name=f"trial-{trial.number}", nested=True, experiment_id=parent):
-            mlflow.set_tag("optuna_trial", str(trial.number))
+        with tracking.nested_run(f"trial-{trial.number}"):
+            tracking.set_tag("optuna_trial", str(trial.number))
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
-                mlflow.log_params(trial.params)
-                mlflow.set_tag("state", "PRUNED")
+                tracking.log_params(trial.params)
+                tracking.set_tag("state", "PRUNED")
                 raise
-            mlflow.log_params(trial.params)
-            mlflow.log_metric("cv_log_loss", value)
-            mlflow.set_tag("state", "COMPLETE")
+            tracking.log_params(trial.params)
+            tracking.log_metric("cv_log_loss", value)
+            tracking.set_tag("state", "COMPLETE")
             return value
 
     return run_trial
@@ -101,12 +101,14 @@ def run_sweep(
     with tracking.start_run(
         FAMILY, f"{study_name}_sweep", run_tags(context, frame_version(training))
     ) as parent:
-        study.optimize(tracked(objective), n_trials=config.n_trials, timeout=config.timeout_s)
+        study.optimize(
+            tracked(objective, tracking), n_trials=config.n_trials, timeout=config.timeout_s
+        )
         states = [t.state for t in study.trials]
         complete = states.count(optuna.trial.TrialState.COMPLETE)
         if complete:
-            mlflow.log_metric("best_cv_log_loss", study.best_value)
-            mlflow.log_params({f"best_{k}": v for k, v in study.best_params.items()})
+            tracking.log_metric("best_cv_log_loss", study.best_value)
+            tracking.log_params({f"best_{k}": v for k, v in study.best_params.items()})
     trials = study.trials_dataframe(attrs=("number", "value", "state", "params")).reset_index(
         drop=True
     )

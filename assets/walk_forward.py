@@ -19,6 +19,7 @@ import polars as pl
 from assets.metadata import column_schema, frame_version, labeled_panel_ins, md
 from assets.training import ANCHORS
 from quant.evaluation import plots
+from quant.sceptic_baselines import with_sceptic_baselines
 from quant.walk_forward import (
     ALL_FAMILIES,
     FAST_FAMILIES,
@@ -87,7 +88,19 @@ RECORD_COLUMNS = {
     ", ".join(OUTCOMES): ("mixed", "the labels scored (known only after each row's label end)"),
     "prior_down / prior_neutral / prior_up": (
         "float64",
-        "class prior of the refit's training rows",
+        "class prior of the refit's training rows (pooled over symbols)",
+    ),
+    "sym_prior_down .. sym_prior_up": (
+        "float64",
+        "the symbol's own expanding class prior (its labels known by the row's date)",
+    ),
+    "sym_prior_bear .. sym_prior_highvol": ("float64", "the symbol's own expanding regime prior"),
+    "prev_direction": ("int8", "previous session's direction (the naive sign baseline)"),
+    "fwd_return_5 / fwd_return_20": ("float64", "log return over the next 5 / 20 sessions"),
+    "har_symbol / har_range_symbol": (
+        "float64",
+        "HAR fitted on the symbol alone at the refit (returns; monthly term from the high-low "
+        "range)",
     ),
 }
 
@@ -115,12 +128,11 @@ def _log_build(
     pictures: dict[str, bytes],
     data_version: str,
 ) -> str:
-    import mlflow
     from mlflow.entities import Metric
 
     tags = {"dagster_run_id": context.run_id, "data_version": data_version}
     with tracking.start_run("walk_forward", "walk_forward", tags) as run:
-        mlflow.log_params(
+        tracking.log_params(
             {
                 "models": ",".join(models),
                 **{k: v for k, v in vars(config).items() if not isinstance(v, dict)},
@@ -156,7 +168,8 @@ def _log_build(
     description="The walk-forward record: each family refit every 63 sessions once 3 years of "
     "history exist (qlib's rolling retraining), each refit fitted only on labels that end before "
     "its block and predicting that block; per-year and overall scores beside the baselines "
-    "(class prior of the refit's own rows, naive trailing vol, persistence), rank IC per block. "
+    "(the symbol's own class prior, naive trailing vol, persistence), rank IC per block; every "
+    "row carries the sceptic's per-symbol baselines `model_report` scores it against. "
     "Cached per block: a rebuild computes only blocks whose inputs changed.",
 )
 def walk_forward(
@@ -184,7 +197,7 @@ def walk_forward(
             description=f"walk_forward: no block to score ({panel['date'].n_unique()} sessions; "
             f"the first refit needs {procedure.min_train_years} years of history)"
         )
-    record = with_outcomes(record, panel)
+    record = with_sceptic_baselines(with_outcomes(record, panel), panel)
     scores = yearly_scores(record, anchors=ANCHORS)
     blocks = per_block(record, anchors=ANCHORS)
     pictures = figures(scores, blocks)

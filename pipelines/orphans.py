@@ -5,7 +5,8 @@ neither the run queue nor Dagster's run monitoring watches: after a ``kill -9`` 
 STARTED for ever, holding its ``market/kind=retrain`` slot, and every later retrain waits behind
 it. Each run launched here is tagged with the process id and host that execute it; a run still
 in progress whose process no longer exists on this host is marked failed, with the reason.
-The reaper runs before every CLI run and from a sensor under the daemon.
+The MLflow runs a dead run had open are ended as KILLED, so the tracking UI does not show them
+running for ever. The reaper runs before every CLI run and from a sensor under the daemon.
 """
 
 import os
@@ -57,7 +58,37 @@ def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             "are as the last finished step left them (every write is atomic); rerun the job.",
         )
         reaped.append(run.run_id)
+    if reaped:
+        end_mlflow_runs(reaped)
     return reaped
+
+
+def end_mlflow_runs(dagster_run_ids: list[str]) -> list[str]:
+    """End as KILLED the MLflow runs (and their nested trial runs) still RUNNING for the given
+    Dagster runs; their MLflow run ids. A tracking store that does not exist yet is left alone."""
+    from mlflow import MlflowClient
+
+    from resources import settings
+
+    uri = settings.mlflow_tracking_uri()
+    if uri.startswith("sqlite:///") and not os.path.exists(uri.removeprefix("sqlite:///")):
+        return []
+    client = MlflowClient(tracking_uri=uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    running = "attributes.status = 'RUNNING'"
+    ended = []
+    for run_id in dagster_run_ids:  # MLflow's search has no IN over tags
+        for parent in client.search_runs(experiments, f"tags.dagster_run_id = '{run_id}'"):
+            if parent.info.status != "RUNNING":
+                continue
+            ended.append(parent.info.run_id)
+            nested = f"tags.mlflow.parentRunId = '{parent.info.run_id}' AND {running}"
+            ended += [r.info.run_id for r in client.search_runs(experiments, nested)]
+    for mlflow_run in ended:
+        client.set_terminated(mlflow_run, status="KILLED")
+    return ended
 
 
 @dg.sensor(

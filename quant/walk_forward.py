@@ -111,8 +111,18 @@ class WalkForwardConfig:
         sizes = {
             "direction_xgboost": {"rounds": self.xgb_rounds, "inner": self.inner_validation},
             "regime_random_forest": {"trees": self.forest_trees},
-            "direction_lstm": {**asdict(self.lstm()), "inner": self.inner_validation},
-            "volatility_lstm": {**asdict(self.lstm()), "inner": self.inner_validation},
+            # the loss and output corrections are part of what a refit is: cached blocks of the
+            # class-weighted direction LSTM or of the uncorrected (median) vol LSTM are stale
+            "direction_lstm": {
+                **asdict(self.lstm()),
+                "inner": self.inner_validation,
+                "class_weights": False,
+            },
+            "volatility_lstm": {
+                **asdict(self.lstm()),
+                "inner": self.inner_validation,
+                "mean_correction": "smearing",
+            },
         }
         return {"model": model, **shared, **sizes.get(model, {}), "features": MODEL_FEATURES}
 

@@ -3,7 +3,8 @@
 The primary metric is computed per symbol and averaged over the decisive group (the equities),
 as promotion does; baselines are what a sceptic would use at the same refit:
 
-- direction: the class prior of the refit's own training rows (labels ending by its cutoff);
+- direction: the symbol's own expanding class prior (its labels known by the row's date; the
+  refit's pooled prior when the record carries no per-symbol one);
   also the mean daily cross-sectional rank IC of P(Up) - P(Down) over the equities;
 - volatility: the naive trailing 20-session realized vol (HAR is a family of its own here);
 - regime: persistence (today's regime by the thresholds known at the refit).
@@ -26,7 +27,11 @@ from quant.signals import SignalRule, combine, soft_vote
 from quant.walk_forward import FAMILY_OF, REGIME_LABELS, schedule
 
 KEYS = ["symbol", "date"]
-BASELINE = {"direction": "class_prior", "volatility": "naive_trailing_20d", "regime": "persistence"}
+BASELINE = {
+    "direction": "symbol_prior",
+    "volatility": "naive_trailing_20d",
+    "regime": "persistence",
+}
 PRIMARY = {"direction": "log_loss", "volatility": "qlike", "regime": "balanced_accuracy"}
 # what each row is scored against, attached once so the record is self-contained
 OUTCOMES = ["direction", "fwd_return_1", "fwd_vol_20", "trail_vol_20"]
@@ -81,7 +86,11 @@ def _rank_ic(rows: pl.DataFrame) -> float:
 def _baseline_rows(family: str, rows: pl.DataFrame) -> pl.DataFrame:
     """The same rows with the baseline's outputs in the model's columns."""
     if family == "direction":
-        return rows.with_columns(pl.col(v).alias(k) for k, v in PRIORS.items())
+        # the symbol's own expanding prior where the record carries it (the sceptic's choice),
+        # else the refit's pooled prior
+        own = [f"sym_{v}" for v in PRIORS.values()]
+        source = own if set(own) <= set(rows.columns) else list(PRIORS.values())
+        return rows.with_columns(pl.col(v).alias(k) for k, v in zip(PRIORS, source, strict=True))
     if family == "volatility":
         return rows.with_columns(pl.col("trail_vol_20").alias("vol_forecast"))
     persistence = pl.col("regime_now").cast(pl.Int64)
@@ -91,6 +100,12 @@ def _baseline_rows(family: str, rows: pl.DataFrame) -> pl.DataFrame:
             for i, c in enumerate(OUTPUTS["regime"])
         ]
     )
+
+
+def _baseline_name(family: str, rows: pl.DataFrame) -> str:
+    if family == "direction" and not {f"sym_{v}" for v in PRIORS.values()} <= set(rows.columns):
+        return "class_prior"  # the refit's pooled prior: the record has no per-symbol one
+    return BASELINE[family]
 
 
 def _scored_rows(model: str, record: pl.DataFrame) -> pl.DataFrame:
@@ -153,7 +168,7 @@ def yearly_scores(
                     "period": period,
                     "metric": PRIMARY[family],
                     "model_value": group_metric(family, part),
-                    "baseline": BASELINE[family],
+                    "baseline": _baseline_name(family, part),
                     "baseline_value": group_metric(family, base),
                     "p_value": _gap_test(family, part, base, policy.lag(family)),
                     "sessions": part["date"].n_unique(),

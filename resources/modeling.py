@@ -13,7 +13,7 @@ from datetime import date
 
 import dagster as dg
 
-from quant.labels import LabelConfig
+from quant.labels import DEFAULT_BAND_SCALE, LabelConfig
 from quant.models.lstm import LSTMConfig
 from quant.promotion import ShadowPolicy
 from quant.splits import FIXED, ROLLING, SplitConfig
@@ -35,6 +35,10 @@ class ModelingConfig(dg.ConfigurableResource):
     walk_forward_folds: int = 4
     up_threshold: float = 0.001
     down_threshold: float = -0.001
+    # "fixed" (the thresholds above) or "vol_scaled": ± scale × trailing 20-session std of daily
+    # log returns per symbol (quant.labels.LabelConfig)
+    direction_band: str = "fixed"
+    direction_band_scale: float = DEFAULT_BAND_SCALE
     seed: int = 7
     xgb_rounds: int = 600
     lstm_max_epochs: int = 30
@@ -87,6 +91,8 @@ class ModelingConfig(dg.ConfigurableResource):
         return LabelConfig(
             up_threshold=self.up_threshold,
             down_threshold=self.down_threshold,
+            direction_band=self.direction_band,
+            direction_band_scale=self.direction_band_scale,
             horizon=self.horizon,
             split=self.split_config(),
             anchors=anchors,

@@ -41,3 +41,21 @@ class OptunaStorage(dg.ConfigurableResource):
             return None
         completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         return dict(study.best_params) if completed else None
+
+    def completed_trials(self) -> dict[str, int]:
+        """Completed trials per study in the storage (every study: each hyperparameter search
+        behind the models). A SQLite file that does not exist yet holds none, and is not
+        created by asking; an unreachable server raises (the caller decides what that means)."""
+        sqlite = self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite:///") else None
+        if sqlite is not None and not Path(sqlite).exists():
+            return {}
+        storage = optuna.storages.RDBStorage(self.url)
+        complete = (optuna.trial.TrialState.COMPLETE,)
+        return {
+            name: len(
+                optuna.load_study(study_name=name, storage=storage).get_trials(
+                    deepcopy=False, states=complete
+                )
+            )
+            for name in optuna.get_all_study_names(storage)
+        }

@@ -21,11 +21,14 @@
 | DAGSTER_UI_URL    | http://127.0.0.1:3000  | base of the run links in alerts                 |
 | MARKET_GC_KEEP_VERSIONS | 5                | `market gc`: newest model versions kept per model (served ones always) |
 | MARKET_GC_LANDING_DAYS | 90                | `market gc`: landing receipts older than this are folded into one snapshot |
+| MARKET_MLFLOW_LOCK_WAIT_S | 60             | how long an MLflow call waits out a locked SQLite store (resources.store_retry) |
 | DAGSTER_HOME      | <project>/.dagster     | the Dagster instance (its SQLite stores are backed up by `market backup`) |
+| MARKET_CASH_RATE  | 0.0                    | annual cash rate (decimal, 0.04 = 4 %): every backtest Sharpe is in excess of it |
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -112,6 +115,31 @@ def gc_keep_versions() -> int:
 def gc_landing_days() -> int:
     """Age in days after which landing receipts are compacted (MARKET_GC_LANDING_DAYS)."""
     return _whole_number("MARKET_GC_LANDING_DAYS", 90)
+
+
+def mlflow_lock_wait_s() -> int:
+    """Seconds an MLflow call keeps retrying a locked SQLite store before it raises
+    ``StoreLockedError`` (MARKET_MLFLOW_LOCK_WAIT_S; 0: one attempt, no retry)."""
+    return _whole_number("MARKET_MLFLOW_LOCK_WAIT_S", 60)
+
+
+def cash_rate() -> float:
+    """The annual cash (risk-free) rate the backtest's Sharpe ratios are in excess of, as a
+    decimal (``MARKET_CASH_RATE``: 0.04 for 4 %); unset: 0.0, i.e. the Sharpe of raw returns.
+    A value that is not a number, or whose magnitude is 1 or more (a percentage typed as ``4``),
+    is refused."""
+    raw = os.environ.get("MARKET_CASH_RATE")
+    if raw in (None, ""):
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and abs(value) < 1.0):
+        raise ValueError(
+            f"MARKET_CASH_RATE must be an annual rate as a decimal (0.04 for 4 %), got {raw!r}"
+        )
+    return value
 
 
 def dagster_home() -> Path:

@@ -10,6 +10,13 @@ Calendars differ (an Indian index and a US stock share no session calendar), so 
 are joined by date *as of*: the last value known at the symbol's close, never a later one. A market
 that closes before New York (NSE) only sees the US values of the *previous* US session: the US
 close of the same date happens ten hours after the Indian one.
+
+The volatility index's official close prints at 4:15 pm ET, a quarter of an hour after the 4:00 pm
+equity close at which signals are computed and from which the labels' forward returns run. So
+every column derived from it (``vix_*``) is joined strictly *before* the row's date for every
+symbol except the volatility index itself (its own close is its own decision time): a US equity
+on date t sees the VIX of the last VIX session before t. The benchmark and the breadth are made of
+4:00 pm closes, simultaneous with the symbol's own close, so US symbols see the same session's.
 """
 
 from __future__ import annotations
@@ -35,10 +42,11 @@ class ContextSpec:
 
 
 CONTEXT_COLUMNS = {
-    "vix_level": "volatility index close (points)",
-    "vix_change_1": "1-day log change of the volatility index",
-    "vix_change_5": "5-day log change of the volatility index",
-    "vix_sma_dist_20": "volatility index relative to its 20-day mean",
+    "vix_level": "volatility index close (points); for every other symbol, the close of the last "
+    "volatility-index session before the row's date (it closes at 4:15 pm ET, after the equities)",
+    "vix_change_1": "1-day log change of the volatility index (lagged like vix_level)",
+    "vix_change_5": "5-day log change of the volatility index (lagged like vix_level)",
+    "vix_sma_dist_20": "volatility index relative to its 20-day mean (lagged like vix_level)",
     "spx_sma_dist_50": "benchmark close relative to its 50-day moving average",
     "spx_sma_dist_200": "benchmark close relative to its 200-day moving average",
     "spx_above_sma_50": "1 when the benchmark is above its 50-day moving average",
@@ -108,7 +116,9 @@ def _relative_to_benchmark(bars: pl.DataFrame, spec: ContextSpec) -> pl.LazyFram
         .select("date", LOG_CLOSE.alias("bench_log_close"))
         .sort("date")
     )
-    frame = _as_of(bars.lazy().select("symbol", "date", "close"), benchmark, spec)
+    frame = _as_of(
+        bars.lazy().select("symbol", "date", "close"), benchmark, _closes_before_benchmark(spec)
+    )
     frame = ind.with_position(frame)
     symbol_return = LOG_CLOSE - ind.lag(LOG_CLOSE)
     bench_return = pl.col("bench_log_close") - ind.lag(pl.col("bench_log_close"))
@@ -130,18 +140,31 @@ def _relative_to_benchmark(bars: pl.DataFrame, spec: ContextSpec) -> pl.LazyFram
     )
 
 
-def _as_of(frame: pl.LazyFrame, by_date: pl.LazyFrame, spec: ContextSpec) -> pl.LazyFrame:
+def _as_of(frame: pl.LazyFrame, by_date: pl.LazyFrame, lagged: pl.Expr) -> pl.LazyFrame:
     """Join date-level values onto (symbol, date) rows: the last value dated on or before the
-    row's date, or strictly before it for symbols whose market closes before the benchmark's."""
-    lagged = pl.Series(sorted(spec.closes_before_benchmark), dtype=pl.String).implode()
+    row's date, or strictly before it for the rows where ``lagged`` (a boolean expression over
+    the row's columns) is true."""
     frame = frame.sort("date")
-    same_day = frame.filter(~pl.col("symbol").is_in(lagged)).join_asof(
+    same_day = frame.filter(~lagged).join_asof(
         by_date, on="date", strategy="backward", allow_exact_matches=True
     )
-    earlier = frame.filter(pl.col("symbol").is_in(lagged)).join_asof(
+    earlier = frame.filter(lagged).join_asof(
         by_date, on="date", strategy="backward", allow_exact_matches=False
     )
     return pl.concat([same_day, earlier], how="vertical").sort("symbol", "date")
+
+
+def _closes_before_benchmark(spec: ContextSpec) -> pl.Expr:
+    """Rows of the markets that close before the benchmark's: they see the previous session's
+    benchmark values."""
+    lagged = pl.Series(sorted(spec.closes_before_benchmark), dtype=pl.String).implode()
+    return pl.col("symbol").is_in(lagged)
+
+
+def _closes_before_volatility_index(spec: ContextSpec) -> pl.Expr:
+    """Rows of every symbol but the volatility index itself: its close (4:15 pm ET) comes after
+    theirs (4:00 pm ET or earlier), so they see its previous session's values."""
+    return pl.col("symbol") != spec.volatility_index
 
 
 def compute_market_context(bars: pl.DataFrame, spec: ContextSpec) -> pl.DataFrame:
@@ -155,18 +178,22 @@ def compute_market_context(bars: pl.DataFrame, spec: ContextSpec) -> pl.DataFram
             raise ValueError(
                 f"market context needs the {role} {symbol!r}, which is not in the bars"
             )
+    # the volatility index's values are dated by its own sessions and joined on their own rule
+    # (strictly earlier for every other symbol); the as-of join takes the last known value
+    volatility = _volatility_index(bars, spec.volatility_index).sort("date")
     market = (
-        _volatility_index(bars, spec.volatility_index)
-        .join(_benchmark_trend(bars, spec.benchmark), on="date", how="full", coalesce=True)
+        _benchmark_trend(bars, spec.benchmark)
         .join(_breadth(bars, spec.equities), on="date", how="full", coalesce=True)
         .sort("date")
     )
-    # a date-level value must not be back-filled from a later date; the full joins leave nulls
+    # a date-level value must not be back-filled from a later date; the full join leaves nulls
     # where one series did not trade, which take the previous known value (forward only)
     market = market.with_columns(pl.exclude("date").forward_fill())
     keys = bars.lazy().select("symbol", "date")
-    context = _as_of(keys, market, spec).join(
-        _relative_to_benchmark(bars, spec), on=["symbol", "date"], how="left"
+    context = (
+        _as_of(keys, volatility, _closes_before_volatility_index(spec))
+        .join(_as_of(keys, market, _closes_before_benchmark(spec)), on=["symbol", "date"])
+        .join(_relative_to_benchmark(bars, spec), on=["symbol", "date"], how="left")
     )
     return (
         context.select("symbol", "date", *CONTEXT_COLUMNS)

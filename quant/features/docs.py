@@ -74,8 +74,11 @@ def render() -> str:
         "## Market context (`market_context` asset)",
         "",
         "Joined onto every (symbol, date) as of the symbol's close: US symbols see the same "
-        "session's market values; markets that close before New York (NSE) see the previous US "
-        "session's, never a later one.",
+        "session's benchmark and breadth values; markets that close before New York (NSE) see "
+        "the previous US session's, never a later one. The volatility index's close prints at "
+        "4:15 pm ET, after the 4:00 pm equity close the decisions are made at, so every symbol "
+        "but the volatility index itself sees its values (`vix_*`) of the last session strictly "
+        "before the row's date.",
         "",
         "| column | description |",
         "|---|---|",

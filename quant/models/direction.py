@@ -140,9 +140,16 @@ def train_direction_lstm(
     config: LSTMConfig | None = None,
     epoch_callback: Callable[[int, float], None] | None = None,
     early_stopping: bool = True,
+    class_weights: bool = False,
 ) -> tuple[DirectionLSTMModel, FitRecord]:
     """Standardize with training rows only, fit on windows ending in train, early-stop on
-    windows ending in validation (class-weighted cross entropy)."""
+    windows ending in validation.
+
+    Plain cross entropy by default, so the probabilities are calibrated as trained (they get half
+    the ensemble's vote and feed the signals). ``class_weights`` trains on inverse-frequency
+    weighted cross entropy instead and then recalibrates the logits (``LogitCalibration``: on
+    the validation windows with early stopping, by the closed-form prior shift without), so the
+    served probabilities stay calibrated either way."""
     config = config or LSTMConfig()
     train, valid = train_and_validation_rows(training)
     features = training.features
@@ -158,7 +165,7 @@ def train_direction_lstm(
         y[train_ends],
         valid_windows,
         y[valid_ends],
-        class_weights=True,
+        class_weights=class_weights,
         epoch_callback=epoch_callback,
         early_stopping=early_stopping,
     )

@@ -3,9 +3,11 @@
 Inputs are a standardized, NaN-free feature matrix of the whole panel and windows of row indices
 into it (``quant.models.sequences``): the matrix goes to the device once and batches are gathered
 with one indexing operation, no per-sample Python. Training is seeded, stops early on the
-validation loss and keeps the best epoch's weights. Fitted models pickle with a CPU state dict
-(MLflow stores them inside pyfunc models) and predict on CPU after loading unless moved with
-``to(device)``.
+validation loss and keeps the best epoch's weights. The classifier trains on plain cross entropy
+by default; when it is class-weighted its probabilities are recalibrated afterwards
+(``LogitCalibration``), since a weighted loss biases them towards the rare classes on purpose.
+Fitted models pickle with a CPU state dict (MLflow stores them inside pyfunc models) and predict
+on CPU after loading unless moved with ``to(device)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Self
 
 import numpy as np
 import torch
+from scipy.optimize import minimize
 from torch import nn
 
 EpochCallback = Callable[[int, float], None]
@@ -86,6 +89,69 @@ def inverse_frequency_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     weights = np.zeros(n_classes)
     weights[present] = counts.sum() / counts[present]
     return weights / weights[present].mean()
+
+
+@dataclass(frozen=True)
+class LogitCalibration:
+    """Multinomial temperature-and-bias recalibration (a Platt / temperature scaling hybrid):
+    ``p = softmax(logits / temperature + bias)``.
+
+    Training on a class-weighted loss moves the optimum from p(c | x) to ∝ w_c p(c | x): the
+    logits are shifted by log w_c and the probabilities over-predict the rare classes, which a
+    log loss, a soft vote and the signals all read at face value. ``fit`` undoes that by
+    minimizing the unweighted log loss of held-out logits over one temperature and one bias per
+    class (the bias removes the log-weight shift, the temperature any over- or under-confidence
+    the weighting left); ``prior_shift`` is the closed-form correction (bias = −log w_c,
+    temperature 1) for when no held-out rows may be read. Plain floats: it pickles anywhere.
+    """
+
+    temperature: float
+    bias: tuple[float, ...]
+    source: str  # "validation" (fitted on held-out logits) or "prior_shift" (from the weights)
+
+    @classmethod
+    def fit(cls, logits: np.ndarray, y: np.ndarray) -> LogitCalibration:
+        """Minimize the mean log loss of ``softmax(logits / T + b)`` against ``y`` (int codes)
+        with L-BFGS-B over log(1/T) ∈ [−5, 5] and b ∈ [−30, 30] (bounded: a class absent from
+        ``y`` would otherwise push its bias to −∞); b is centred (softmax ignores a common
+        shift)."""
+        z = np.asarray(logits, dtype=np.float64)
+        y = np.asarray(y, dtype=np.int64)
+        n, k = z.shape
+        if n == 0:
+            raise ValueError("calibration needs at least one row")
+        onehot = np.eye(k)[y]
+
+        def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            inverse_t, bias = math.exp(theta[0]), theta[1:]
+            log_p = _log_softmax(inverse_t * z + bias)
+            loss = -float(np.mean(log_p[np.arange(n), y]))
+            residual = (np.exp(log_p) - onehot) / n
+            grad = np.concatenate([[float((residual * z).sum()) * inverse_t], residual.sum(0)])
+            return loss, grad
+
+        bounds = [(-5.0, 5.0)] + [(-30.0, 30.0)] * k
+        result = minimize(objective, np.zeros(k + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+        bias = result.x[1:] - result.x[1:].mean()
+        return cls(float(math.exp(-result.x[0])), tuple(float(b) for b in bias), "validation")
+
+    @classmethod
+    def prior_shift(cls, class_weights: np.ndarray) -> LogitCalibration:
+        """Undo the log-weight shift of a loss weighted by ``class_weights`` (a class with weight
+        0 was absent from training: its bias stays 0, the net already scores it low)."""
+        w = np.asarray(class_weights, dtype=np.float64)
+        bias = np.where(w > 0, -np.log(np.where(w > 0, w, 1.0)), 0.0)
+        return cls(1.0, tuple(float(b) for b in bias - bias.mean()), "prior_shift")
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (n, n_classes) from raw logits."""
+        z = np.asarray(logits, dtype=np.float64) / self.temperature + np.asarray(self.bias)
+        return np.exp(_log_softmax(z))
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
 class _SequenceModel(ABC):
@@ -205,7 +271,9 @@ class _SequenceModel(ABC):
         return float(total) / len(windows)
 
     @torch.no_grad()
-    def _outputs(self, X: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    def _outputs(self, X: np.ndarray, windows: np.ndarray, raw: bool = False) -> np.ndarray:
+        """Outputs for ``windows``: transformed (probabilities for the classifier) unless
+        ``raw``."""
         if self.net is None:
             raise RuntimeError(f"{type(self).__name__} used before fit")
         self.net.eval()
@@ -213,8 +281,9 @@ class _SequenceModel(ABC):
             return np.zeros((0, self.n_outputs))
         matrix = _tensor(X, self._device)
         idx = _indices(windows, self._device)
+        transform = (lambda out: out) if raw else self._transform
         chunks = [
-            self._transform(self.net(matrix[idx[s : s + PREDICT_BATCH]])).cpu().numpy()
+            transform(self.net(matrix[idx[s : s + PREDICT_BATCH]])).cpu().numpy()
             for s in range(0, len(idx), PREDICT_BATCH)
         ]
         return np.concatenate(chunks).astype(np.float64)
@@ -262,12 +331,23 @@ def _indices(windows: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 class LSTMClassifier(_SequenceModel):
-    """Class probabilities for each history window (cross entropy, optionally weighted by inverse
-    class frequency so that a rare class is not ignored)."""
+    """Class probabilities for each history window.
+
+    Plain cross entropy by default, so the probabilities estimate the class frequencies given the
+    window (the log loss, the ensemble's soft vote and the signals read them as such). Optionally
+    weighted by inverse class frequency (a rare class then weighs as much in the loss); a weighted
+    model's logits are recalibrated after training (``calibration``, a ``LogitCalibration``) and
+    ``predict_proba`` returns the calibrated probabilities.
+    """
 
     def __init__(self, config: LSTMConfig, n_classes: int) -> None:
         super().__init__(config, n_classes)
         self.class_weights: np.ndarray | None = None
+        self.calibration: LogitCalibration | None = None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("calibration", None)  # pickled before recalibration existed
 
     def _loss(self, weights: torch.Tensor | None) -> nn.Module:
         return nn.CrossEntropyLoss(weight=weights)
@@ -285,7 +365,7 @@ class LSTMClassifier(_SequenceModel):
         y_train: np.ndarray,
         valid_windows: np.ndarray,
         y_valid: np.ndarray,
-        class_weights: bool = True,
+        class_weights: bool = False,
         epoch_callback: EpochCallback | None = None,
         early_stopping: bool = True,
     ) -> LSTMClassifier:
@@ -293,8 +373,13 @@ class LSTMClassifier(_SequenceModel):
 
         The training loss is cross entropy, weighted by ``inverse_frequency_weights(y_train)``
         when ``class_weights``; early stopping watches the unweighted validation cross entropy
-        (the log loss) and restores the best epoch. ``epoch_callback(epoch, valid_loss)`` runs
-        after every epoch (numbered from 1); an exception it raises (an Optuna prune) propagates.
+        (the log loss) and restores the best epoch. A weighted fit is then recalibrated
+        (``LogitCalibration``): with early stopping, fitted on the validation windows' logits
+        (the rows that already chose the epoch); without it (a refit, or a scored fold that must
+        pick nothing), by the closed-form prior-shift correction of the weights, which reads no
+        row. Unweighted (the default), the probabilities are the softmax of the logits.
+        ``epoch_callback(epoch, valid_loss)`` runs after every epoch (numbered from 1); an
+        exception it raises (an Optuna prune) propagates.
         Without ``early_stopping`` every epoch runs and the last weights are kept (the validation
         windows, possibly none, are then only reported), so a scored fold picks nothing.
         """
@@ -318,11 +403,25 @@ class LSTMClassifier(_SequenceModel):
             epoch_callback,
             early_stopping,
         )
+        self.calibration = None
+        if self.class_weights is not None:
+            if early_stopping:
+                logits = self._outputs(X, valid_windows, raw=True)
+                self.calibration = LogitCalibration.fit(logits, np.asarray(y_valid))
+            else:
+                self.calibration = LogitCalibration.prior_shift(self.class_weights)
         return self
 
+    def predict_logits(self, X: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Raw network outputs (len(windows), n_classes), before softmax and calibration."""
+        return self._outputs(X, windows, raw=True)
+
     def predict_proba(self, X: np.ndarray, windows: np.ndarray) -> np.ndarray:
-        """Class probabilities (len(windows), n_classes) for windows of rows of ``X``."""
-        return self._outputs(X, windows)
+        """Class probabilities (len(windows), n_classes) for windows of rows of ``X``
+        (calibrated when the fit was class-weighted)."""
+        if self.calibration is None:
+            return self._outputs(X, windows)
+        return self.calibration.apply(self.predict_logits(X, windows))
 
 
 class LSTMRegressor(_SequenceModel):

@@ -144,6 +144,28 @@ def test_retrains_a_quarter_apart_then_promotion_in_shadow(pipeline):
         assert 0.0 <= p_value <= 1.0
     assert "rank_ic_per_block" in meta["walk_forward__plots"].value
     assert "cumulative_gain" in meta["walk_forward__plots"].value
+    # the honest scoreboard: per group of like instruments, beside per-symbol baselines,
+    # every p-value beside its Holm and BH adjustments, calibration, the data's limits
+    board = table.filter(pl.col("scope") == "scoreboard")
+    assert set(board["group"]) == {"equities", "^VIX", "indices"}
+    xgb = board.filter((pl.col("model") == "direction_xgboost") & (pl.col("group") == "equities"))
+    baselines = {"symbol_prior", "pooled_prior", "symbol_majority", "previous_direction"}
+    assert baselines <= set(xgb["source"])
+    raw, holm = (
+        xgb.filter(pl.col("metric") == f"log_loss:{kind}_vs_symbol_prior")["value"][0]
+        for kind in ("p_raw", "p_holm")
+    )
+    assert 0.0 <= raw <= holm <= 1.0
+    har = board.filter((pl.col("model") == "volatility_har") & (pl.col("group") == "equities"))
+    assert {"naive_trailing_20d", "symbol_har", "symbol_har_range", "garch"} <= set(har["source"])
+    headline = meta["scoreboard__headline"].value
+    assert "Cross-sectional rank IC at 1 session over the equities: direction_xgboost" in headline
+    assert "Rank ICIR" in meta["scoreboard__cross_sectional_ic"].value
+    assert "fwd_return_20" in meta["scoreboard__cross_sectional_ic"].value
+    assert "share_rejected" in meta["scoreboard__mincer_zarnowitz"].value
+    assert "reliability_direction_xgboost" in meta["scoreboard__plots"].value
+    assert "reliability_regime_random_forest" in meta["scoreboard__plots"].value
+    assert "Survivorship" in meta["scoreboard__limits"].value
     (tested,) = first.asset_materializations_for_node("backtest")
     daily = resources["lake"].read("backtest")
     assert set(daily["window"]) == {"walk_forward", "validation"}
@@ -256,7 +278,7 @@ def test_the_walk_forward_record_spans_years_and_a_rebuild_reuses_its_blocks(pip
     assert record.filter(pl.col("refit_date") >= pl.col("date")).is_empty()
     assert first["years_covered"].value >= 4
     assert first["refits_computed"].value == first["refits"].value > 0
-    assert "class_prior" in first["yearly_scores"].value and "2023" in first["yearly_scores"].value
+    assert "symbol_prior" in first["yearly_scores"].value and "2023" in first["yearly_scores"].value
     tracking: MlflowTracking = resources["mlflow_tracking"]
     # one MLflow run per build (the retrain test's build came first): the newest is this one
     run, *_ = tracking.client().search_runs(

@@ -156,3 +156,90 @@ def test_a_symbol_without_training_history_gets_no_regime():
     labels, thresholds = compute_labels(bars, vix, cfg)
     assert thresholds.table.is_empty()
     assert labels["regime"].null_count() == labels.height
+
+
+# --- the vol-scaled direction band -------------------------------------------------------------
+
+W = 5  # a short trailing window for hand-checkable bands
+
+
+def vol_config(**kwargs) -> LabelConfig:
+    return config(direction_band="vol_scaled", direction_band_window=W, **kwargs)
+
+
+def band_by_hand(closes: list[float], row: int, scale: float) -> float:
+    """scale × sample std of the W log returns ending at ``row`` (returns r_1..r_row)."""
+    r = np.diff(np.log(closes))
+    return scale * float(np.std(r[row - W : row], ddof=1))
+
+
+def test_the_fixed_band_stays_the_default():
+    cfg = LabelConfig(train_end=date(2030, 1, 1))
+    assert cfg.direction_band == "fixed"
+    assert (cfg.up_threshold, cfg.down_threshold) == (0.001, -0.001)
+    with pytest.raises(ValueError, match="direction_band"):
+        config(direction_band="adaptive")
+    with pytest.raises(ValueError, match="direction_band_window"):
+        config(direction_band="vol_scaled", direction_band_window=1)
+
+
+def test_vol_scaled_band_classes_a_return_by_scale_times_trailing_vol():
+    rng = np.random.default_rng(7)
+    closes = list(100 * np.exp(np.cumsum(rng.normal(0, 0.01, W + 1))))  # W returns up to row W
+    row, scale = W, 0.5
+    band = band_by_hand(closes, row, scale)
+    last = closes[row]
+    below_up, above_up = last * (1 + 0.9 * band), last * (1 + 1.1 * band)
+    below_down, above_down = last * (1 - 0.9 * band), last * (1 - 1.1 * band)
+    classes = []
+    for nxt in (below_up, above_up, below_down, above_down):
+        bars, vix = series([*closes, nxt])
+        out = forward_quantities(bars, vix, vol_config(direction_band_scale=scale))
+        assert out["direction"][:row].null_count() == row  # no band before W returns exist
+        classes.append(out["direction"][row])
+    assert classes == [Direction.NEUTRAL, Direction.UP, Direction.NEUTRAL, Direction.DOWN]
+    # the fixed ±0.1 % band would call all four Up / Down: the band here is much wider
+    assert band > 0.001
+
+
+def test_vol_scaled_band_at_t_reads_no_return_after_t():
+    rng = np.random.default_rng(8)
+    closes = list(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 40))))
+    cfg = vol_config(direction_band_scale=1.0)
+    bars, vix = series(closes)
+    base = forward_quantities(bars, vix, cfg)
+    t = 20
+    # a different, wild future after the next session (t+2 on) must not move the class of row t
+    wild = closes[t + 1] * np.exp(np.cumsum(rng.normal(0, 0.2, len(closes) - t - 2)))
+    shocked = closes[: t + 2] + list(wild)
+    out = forward_quantities(*series(shocked), cfg)
+    assert out["direction"][: t + 1].to_list() == base["direction"][: t + 1].to_list()
+    assert out["prev_direction"][: t + 2].to_list() == base["prev_direction"][: t + 2].to_list()
+    # and the band at t is the hand-computed one: rescaling the next return just across it flips it
+    band = band_by_hand(closes, t, 1.0)
+    for factor, expected in ((0.99, Direction.NEUTRAL), (1.01, Direction.UP)):
+        moved = [*closes[: t + 1], closes[t] * (1 + factor * band), *closes[t + 2 :]]
+        assert forward_quantities(*series(moved), cfg)["direction"][t] == expected
+
+
+def test_vol_scaled_prev_direction_is_yesterdays_direction():
+    rng = np.random.default_rng(9)
+    closes = list(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 60))))
+    bars, vix = series(closes)
+    out = forward_quantities(bars, vix, vol_config(direction_band_scale=0.3))
+    direction, prev = out["direction"].to_list(), out["prev_direction"].to_list()
+    assert prev[1:] == direction[:-1]
+    assert prev[W] is None and prev[W + 1] is not None  # today's band needs yesterday's window
+    assert {Direction.DOWN, Direction.NEUTRAL, Direction.UP} <= set(direction[W:-1])
+
+
+def test_vol_scaled_band_is_per_symbol():
+    rng = np.random.default_rng(10)
+    calm = list(100 * np.exp(np.cumsum(rng.normal(0, 0.002, 30))))
+    wild = list(100 * np.exp(np.cumsum(rng.normal(0, 0.05, 30))))
+    a, va = series(calm, "AAA")
+    b, vb = series(wild, "BBB")
+    cfg = vol_config(direction_band_scale=0.43)
+    together = forward_quantities(pl.concat([a, b]), pl.concat([va, vb]), cfg)
+    alone = forward_quantities(a, va, cfg)
+    assert together.filter(pl.col("symbol") == "AAA")["direction"].equals(alone["direction"])
