@@ -89,7 +89,7 @@ def cash_note(rate: float) -> str:
     """The cash rate the Sharpe ratios are in excess of, in words."""
     if rate == 0.0:
         return "0 %, i.e. Sharpe of raw returns"
-    return f"{rate:.2%} a year: every Sharpe is of returns in excess of it"
+    return f"{rate * 100:.2f} % a year: every Sharpe is of returns in excess of it"
 
 
 def _equities() -> list[str]:
@@ -160,7 +160,7 @@ def _verdict(table: pl.DataFrame, what: str, deflation: Deflation | None = None)
 def _rounded(table: pl.DataFrame, decimals: int = 4) -> pl.DataFrame:
     """A table for the asset page: floats rounded, day counts whole."""
     return table.with_columns(
-        pl.col(pl.Float64).round(decimals),
+        pl.col(pl.Float64).exclude("days").round(decimals),
         *([pl.col("days").cast(pl.Int64)] if "days" in table.columns else []),
     )
 
@@ -237,7 +237,8 @@ def _live(
     positions = served_positions(served)
     if positions.is_empty():
         return None, None, "nothing served yet: no live outcome to judge"
-    symbols = sorted({*positions["symbol"].to_list(), BENCHMARK})
+    equities = set(_equities())
+    symbols = sorted({*(s for s in positions["symbol"].to_list() if s in equities), BENCHMARK})
     frames = [lake.read_if_readable("ohlcv", s) for s in symbols]
     bars = [f.select("symbol", "date", "close") for f in frames if f is not None]
     if not bars:

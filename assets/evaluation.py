@@ -273,7 +273,26 @@ def scoreboard_table(board: Scoreboard) -> pl.DataFrame:
         for source, metric, value in values:
             value = None if value is None or not np.isfinite(value) else float(value)
             records.append({**common, "source": source, "metric": metric, "value": value})
+    for row in board.ic.iter_rows(named=True):
+        for name in IC_FIELDS:
+            value = row[name]
+            records.append(
+                {
+                    "scope": SCOREBOARD,
+                    "period": "all",
+                    "model": row["model"],
+                    "family": "direction",
+                    "version": RECORD,
+                    "group": DECISIVE,
+                    "source": row["model"],
+                    "metric": f"{name} {row['horizon']}d",
+                    "value": None if value is None or not np.isfinite(value) else float(value),
+                }
+            )
     return pl.DataFrame(records, schema=TABLE_SCHEMA)
+
+
+IC_FIELDS = ("IC", "ICIR", "Rank ICIR", "Rank IC t (NW)")  # Rank IC itself is a scored row
 
 
 def _rounded(frame: pl.DataFrame, digits: int = 4) -> pl.DataFrame:

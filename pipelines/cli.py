@@ -227,6 +227,7 @@ def print_model_report() -> None:
         report = report.with_columns(
             pl.lit("latest_window").alias("scope"), pl.lit("all").alias("period")
         )
+    original = report
     report = report.with_columns(
         pl.when(pl.col("source") == pl.col("model"))
         .then(pl.lit("score"))
@@ -242,10 +243,11 @@ def print_model_report() -> None:
         tbl_width_chars=200,
         float_precision=4,
     ):
+        _print_scoreboard(original)
         record = report.filter(pl.col("scope") == "walk_forward")
         if not record.is_empty():
             print(
-                "walk-forward record (refit every step sessions on earlier labels only): each "
+                "\nwalk-forward record (refit every step sessions on earlier labels only): each "
                 "model's score beside its baseline; p = one-sided paired test that it is better"
             )
             extras = ["p_value_vs_baseline", "rank_ic"]
@@ -271,6 +273,58 @@ def print_model_report() -> None:
                 "models), each model's score beside its baselines"
             )
             print(rows.pivot(on="source", index=["model", "metric"], values="value"))
+
+
+def _print_scoreboard(report) -> None:
+    """The honest scoreboard first: cross-sectional IC over the equities, then every model
+    beside the per-symbol baselines with raw and Holm-adjusted p-values, per group."""
+    import polars as pl
+
+    board = report.filter(pl.col("scope") == "scoreboard")
+    if board.is_empty() or "group" not in board.columns:
+        return
+    ic = board.filter(pl.col("metric").str.contains(r"^(IC|ICIR|Rank IC|Rank ICIR|Rank IC t) "))
+    ic = ic.filter(~pl.col("metric").str.contains(":") & (pl.col("source") == pl.col("model")))
+    if not ic.is_empty():
+        print(
+            "scoreboard: cross-sectional IC per date over the equities of P(up) - P(down) "
+            "with the forward return (qlib's form; t: Newey-West)"
+        )
+        split = ic.with_columns(
+            pl.col("metric").str.extract(r"^(.*) (\d+d)$", 1).alias("measure"),
+            pl.col("metric").str.extract(r" (\d+d)$", 1).alias("horizon"),
+        )
+        print(split.pivot(on="measure", index=["model", "horizon"], values="value"))
+    scored = board.filter(pl.col("metric").str.contains(":p_holm_vs_"))
+    rows = []
+    for row in scored.iter_rows(named=True):
+        metric, rest = row["metric"].split(":p_holm_vs_")
+        key = (pl.col("model") == row["model"]) & (pl.col("group") == row["group"])
+        mine = board.filter(key)
+
+        def value(source: str, name: str, mine=mine) -> float | None:
+            found = mine.filter((pl.col("source") == source) & (pl.col("metric") == name))
+            return found["value"][0] if found.height else None
+
+        rows.append(
+            {
+                "group": row["group"],
+                "model": row["model"],
+                "metric": metric,
+                "baseline": rest,
+                "score": value(row["model"], metric),
+                "baseline_score": value(rest, metric) if rest != "zero" else 0.0,
+                "p_raw": value(row["model"], f"{metric}:p_raw_vs_{rest}"),
+                "p_holm": row["value"],
+            }
+        )
+    if rows:
+        table = pl.DataFrame(rows, infer_schema_length=None)
+        print(
+            "\nscoreboard: each model per symbol, averaged within its group, beside the "
+            "baselines a sceptic would pick; p one-sided (model better), Holm over the board"
+        )
+        print(table.sort(pl.col("group") != "equities", "group", "model", "metric", "baseline"))
 
 
 def _print_monitoring(result) -> None:
@@ -468,38 +522,50 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     import polars as pl
 
     from quant.backtest import performance_table
+    from resources import settings
 
     try:
         daily = read_asset("backtest")
-    except MissingMaterialization as exc:
+        cash_rate = settings.cash_rate()
+    except (MissingMaterialization, ValueError) as exc:  # ValueError: a bad MARKET_CASH_RATE
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if "window" not in daily.columns:  # written before the walk-forward record joined it
         daily = daily.with_columns(pl.lit("validation").alias("window"))
+    if "lag" not in daily.columns:  # written before the execution lag was reported
+        daily = daily.with_columns(pl.lit(0, pl.Int64).alias("lag"))
     names = {
         "strategy_net": "strategy (net of costs)",
         "strategy_gross": "strategy (gross)",
         "sp500_buy_and_hold": "S&P 500 buy and hold",
         "equal_weight": "equal weight",
     }
+    labels = {"walk_forward": "the walk-forward record, per year", "live": "live: what was served"}
+    print(
+        "Sharpe in excess of a cash rate of "
+        + ("0 % (Sharpe of raw returns)" if cash_rate == 0 else f"{cash_rate * 100:.2f} % a year")
+        + " (MARKET_CASH_RATE); ir_vs_equal_weight: information ratio against equal weight"
+    )
     with pl.Config(
         tbl_rows=100,
-        tbl_cols=12,
+        tbl_cols=13,
         tbl_hide_dataframe_shape=True,
         tbl_hide_column_data_types=True,
-        tbl_width_chars=200,
+        tbl_width_chars=220,
         float_precision=4,
         fmt_str_lengths=30,
     ):
-        for (window,), part in daily.group_by("window", maintain_order=True):
+        for (window, lag), part in daily.group_by("window", "lag", maintain_order=True):
             record = window == "walk_forward"
-            label = "the walk-forward record, per year" if record else "the latest models' window"
+            label = labels.get(window, "the latest models' window")
+            if lag:
+                label += f", traded {lag} session late"
             print(
                 f"\nbacktest {part['date'].min()} .. {part['date'].max()} ({label}, daily rebalanced)"
             )
-            table = performance_table(part.sort("date"), by_year=record).with_columns(
-                pl.col("portfolio").replace(names)
-            )
+            table = performance_table(
+                part.sort("date"), by_year=record, cash_rate=cash_rate
+            ).with_columns(pl.col("portfolio").replace(names))
             print(table)
     return 0
 

@@ -80,9 +80,9 @@ class Variant:
     def name(self) -> str:
         side = "long-only" if self.rule.long_only else "long/short"
         return (
-            f"{'+'.join(map(_short, self.direction))} | {'+'.join(map(_short, self.volatility))}"
-            f" | edge {self.rule.min_edge:g}, gate {self.rule.gate_multiplier:g}, {side}"
-            f" | lag {self.lag}"
+            f"{'+'.join(map(_short, self.direction))} · {'+'.join(map(_short, self.volatility))}"
+            f" · edge {self.rule.min_edge:g}, gate {self.rule.gate_multiplier:g}, {side}"
+            f" · lag {self.lag}"
         )
 
 
@@ -156,6 +156,7 @@ class _Replay:
     """Replays variants on one record, each input frame built once."""
 
     def __init__(self, record: pl.DataFrame, symbols: list[str]) -> None:
+        record = record.filter(pl.col("symbol").is_in(symbols))  # only the traded names
         self.record = record
         self.symbols = symbols
         self.returns = {
@@ -178,7 +179,7 @@ class _Replay:
             self.regime,
             variant.rule,
         )
-        return signals.filter(pl.col("symbol").is_in(self.symbols))
+        return signals
 
     def daily(self, signals: pl.DataFrame, lag: int, costs: Costs) -> pl.DataFrame:
         return strategy_returns(signals.join(self.returns[lag], on=KEYS, how="inner"), costs)

@@ -268,6 +268,12 @@ def score_table(record: pl.DataFrame, groups: Mapping[str, frozenset[str]]) -> p
     return table if table.is_empty() else adjusted(table)
 
 
+def min_names(equities: frozenset[str]) -> int:
+    """Names a date needs for its cross-sectional IC: 5, or every equity of a smaller
+    universe (at least 3: a rank correlation of two names is always ±1)."""
+    return max(3, min(5, len(equities)))
+
+
 def _ic_rows(record: pl.DataFrame, equities: frozenset[str]) -> pl.DataFrame:
     frames = []
     for model in sorted(record["model"].unique().to_list()):
@@ -276,7 +282,9 @@ def _ic_rows(record: pl.DataFrame, equities: frozenset[str]) -> pl.DataFrame:
         rows = _in(record.filter(pl.col("model") == model), equities).with_columns(
             (pl.col("p_up") - pl.col("p_down")).alias("score")
         )
-        table = cross_sectional_ic(rows, "score", IC_TARGETS, symbols=equities)
+        table = cross_sectional_ic(
+            rows, "score", IC_TARGETS, symbols=equities, min_names=min_names(equities)
+        )
         frames.append(table.with_columns(pl.lit(model).alias("model")))
     return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
@@ -433,7 +441,9 @@ def ic_figure(record: pl.DataFrame, equities: frozenset[str]) -> dict[str, bytes
         rows = _in(record.filter(pl.col("model") == model), equities).with_columns(
             (pl.col("p_up") - pl.col("p_down")).alias("score")
         )
-        daily = daily_ic(rows, "score", "fwd_return_1", symbols=equities).sort("date")
+        daily = daily_ic(
+            rows, "score", "fwd_return_1", symbols=equities, min_names=min_names(equities)
+        ).sort("date")
         if daily.is_empty():
             continue
         frame = daily.select("date", pl.col("rank_ic").cum_sum().alias(model))

@@ -172,6 +172,8 @@ def test_retrains_a_quarter_apart_then_promotion_in_shadow(pipeline):
     judged = daily.filter(pl.col("window") == "walk_forward")
     assert judged["date"].min() < date(2022, 6, 1) < date(2025, 6, 1) < judged["date"].max()
     assert "S&P 500" in tested.metadata["verdict"].value
+    assert set(judged["lag"]) == {0, 1}  # trading at the signal's close, and one session later
+    assert "DSR" in tested.metadata["verdict"].value
     assert "2023" in tested.metadata["walk_forward_performance"].value
     assert meta["scored_split"].value == "validation"  # rolling: the selection models' window
     assert "majority_class" in meta["direction_xgboost__metrics"].value

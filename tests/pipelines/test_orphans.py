@@ -115,18 +115,25 @@ def wait_for_run(instance: dg.DagsterInstance, job: str, seconds: float) -> dg.D
 
 
 def wait_for_mlflow_run(dagster_run_id: str, seconds: float) -> None:
-    import mlflow
+    """Until the run has an MLflow run open (read with sqlite3: an MLflow client here would
+    join the running process's schema creation)."""
+    import sqlite3
 
     from resources import settings
 
+    database = settings.mlflow_tracking_uri().removeprefix("sqlite:///")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if os.path.exists(settings.mlflow_tracking_uri().removeprefix("sqlite:///")):
-            client = mlflow.MlflowClient(settings.mlflow_tracking_uri())
-            experiments = [e.experiment_id for e in client.search_experiments()]
-            tagged = f"tags.dagster_run_id = '{dagster_run_id}'"
-            if experiments and client.search_runs(experiments, tagged):
+        try:
+            with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+                found = db.execute(
+                    "SELECT 1 FROM tags WHERE key = 'dagster_run_id' AND value = ?",
+                    (dagster_run_id,),
+                ).fetchone()
+            if found:
                 return
+        except sqlite3.Error:
+            pass  # not created yet, or its schema is being created
         time.sleep(0.5)
     raise AssertionError(f"run {dagster_run_id} opened no MLflow run within {seconds} s")
 
