@@ -389,7 +389,11 @@ MIN_TEST_ROWS = 250
     metadata={
         "dagster/column_schema": column_schema(
             {
-                "scope": ("string", "walk_forward (the record) or latest_window"),
+                "scope": (
+                    "string",
+                    "scoreboard (the record, per group), walk_forward (the record per year) "
+                    "or latest_window",
+                ),
                 "period": ("string", "a calendar year of the record, or all"),
                 "model": ("string", "registered model"),
                 "family": ("string", "direction, volatility or regime"),
@@ -397,13 +401,22 @@ MIN_TEST_ROWS = 250
                 "source": ("string", "the model itself or a baseline"),
                 "metric": ("string", "out-of-sample metric (validation window or test split)"),
                 "value": ("float64", "its value"),
+                "group": (
+                    "string",
+                    "scoreboard: equities, a volatility index alone, or the other indices",
+                ),
             }
         )
     },
     owners=["team:quant-research"],
     tags={"layer": "evaluation"},
     code_version="3",
-    description="Out-of-sample report, headed by the walk-forward record (per year and overall, each model beside its baseline with a paired test). Then the latest models: every model beside its baselines (majority class and "
+    description="Out-of-sample report, headed by the honest scoreboard of the walk-forward "
+    "record: the cross-sectional rank IC per date over the equities (1, 5, 20 sessions; IC, "
+    "ICIR, Rank IC, Rank ICIR), every model per symbol and per group of like instruments beside "
+    "per-symbol baselines, raw and Holm/BH-adjusted p-values, Mincer–Zarnowitz per symbol, "
+    "reliability diagrams. Then the record per year and overall (each model beside its baseline "
+    "with a paired test), then the latest models: every model beside its baselines (majority class and "
     "previous-day sign; naive trailing vol and HAR; regime persistence) with block-bootstrap "
     "confidence intervals, paired tests and Diebold–Mariano; plots. Rolling mode scores the "
     "validation window with the selection models, fixed mode the test split. It chooses "

@@ -50,10 +50,14 @@ def test_one_run_materializes_all_symbols_and_the_ui_shows_them(tmp_path):
     assert "features run" in summary and "market_context run" in summary and "FAILED" not in summary
     assert (tmp_path / "data/reports/great_expectations/AAPL/index.html").exists()
     assert "labels run" in summary and "sweep + retrain run" in summary and "monitor run" in summary
-    # the report is headed by the walk-forward record (per year, each model beside its
-    # baseline with a p-value), then the latest models' window
-    assert "walk-forward record (refit every step sessions on earlier labels only)" in summary
-    assert "class_prior" in summary and "p_value_vs_baseline" in summary
+    # the report is headed by the scoreboard (cross-sectional IC over the equities, then every
+    # model per group beside per-symbol baselines with Holm-adjusted p-values), then the
+    # walk-forward record per year, then the latest models' window
+    assert "scoreboard: cross-sectional IC per date over the equities" in summary
+    board = summary.index("scoreboard: each model per symbol, averaged within its group")
+    assert board < summary.index("walk-forward record (refit every step sessions")
+    assert "p_holm" in summary and "symbol_har" in summary and "previous_direction" in summary
+    assert "symbol_prior" in summary and "p_value_vs_baseline" in summary
     assert (
         "direction: latest models, out of sample (validation window, selection models)" in summary
     )
