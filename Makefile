@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # pip here is configured with extra local indexes; their "is ignored" notices are noise.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install browser run ui test lint format warehouse bench replay walk-forward ui-replay clean
+.PHONY: help install browser run ui serve test lint format warehouse bench replay walk-forward ui-replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,13 @@ run: install $(DAGSTER_HOME)/dagster.yaml  ## install, then materialize the pipe
 # Started from inside DAGSTER_HOME so Dagster does not warn about the project's own dagster.yaml.
 ui: install $(DAGSTER_HOME)/dagster.yaml  ## the Dagster web UI (and daemon) on http://127.0.0.1:3000
 	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dagster dev -w $(CURDIR)/workspace.yaml -h 127.0.0.1 -p 3000
+
+# The HTTP API over the lake and the registry (docs/SERVING.md). Off loopback (API_HOST=0.0.0.0)
+# it refuses to start unless MARKET_API_TOKEN is set; every request then needs the bearer token.
+API_HOST ?= 127.0.0.1
+API_PORT ?= 8000
+serve: install  ## the HTTP API on http://127.0.0.1:8000 (docs/SERVING.md; /docs for OpenAPI)
+	@$(BIN)/market serve --host $(API_HOST) --port $(API_PORT)
 
 # The browser tests drive Debian's chromium through Playwright (`executable_path`); installed here
 # so a fresh machine needs nothing by hand (apt-get as root, or through sudo).

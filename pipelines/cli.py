@@ -10,6 +10,7 @@
     market summary                                              what the lake holds
     market sql "SELECT ..."                                     DuckDB over the lake
     market warehouse [PATH]                                     write a DuckDB file of views
+    market serve [--host 127.0.0.1] [--port 8000]               the HTTP API (docs/SERVING.md)
     market restore SYMBOL [...]                                 rewrite raw_ohlcv from the raw landing
     market gc [--keep 5] [--days 90] [--dry-run]                retention: versions, landing receipts
     market backup DIR                                           copies of the SQLite stores
@@ -518,6 +519,41 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ask(args: argparse.Namespace) -> int:
+    """Answer a plain-English question about a market pattern from ``pattern_insights``: the
+    question is parsed by fixed rules (quant/patterns/ask.py), never used in a path or a query."""
+    import polars as pl
+
+    from quant.patterns.ask import AskError, InsightsSchemaError, answer, parse
+    from quant.universe import UniverseError, load_universe
+
+    try:
+        universe = load_universe()
+        names = {i.symbol: i.name for i in universe.instruments}
+        query = parse(args.question, universe.symbols, names=names, source=universe.source)
+    except (AskError, UniverseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        reply = answer(query, read_asset("pattern_insights"))
+    except MissingMaterialization:
+        print(
+            f"error: the `pattern_insights` table is not in {settings.lake_dir()} yet; "
+            "run `make run` first",
+            file=sys.stderr,
+        )
+        return 2
+    except (InsightsSchemaError, pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(
+            f"error: `pattern_insights` cannot be used ({first}); run `make run` first",
+            file=sys.stderr,
+        )
+        return 2
+    print(reply.text)
+    return 0
+
+
 def _cmd_backtest(args: argparse.Namespace) -> int:
     import polars as pl
 
@@ -849,6 +885,31 @@ def _cmd_champion_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """The HTTP API (pipelines/api.py) under uvicorn. Off a loopback address it needs
+    MARKET_API_TOKEN: without one it refuses to start (checked before anything is loaded)."""
+    import ipaddress
+
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and settings.api_token() is None:
+        print(
+            f"error: refusing to serve on {args.host} without MARKET_API_TOKEN (set it, or bind "
+            "to 127.0.0.1)",
+            file=sys.stderr,
+        )
+        return 2
+    import uvicorn
+
+    from pipelines.api import create_app
+
+    app = create_app(reload_check_s=args.reload_check_s)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def _add_operator_arguments(p: argparse.ArgumentParser, reason: bool = True) -> None:
     p.add_argument("--user", default=_default_user(), help="who acts (default: login name)")
     if reason:
@@ -912,6 +973,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="out-of-sample metrics beside baselines").set_defaults(
         func=_cmd_report
     )
+    p = sub.add_parser("ask", help="a question about a market pattern, answered with numbers")
+    p.add_argument("question", help='e.g. "What happens to AAPL after three green candles?"')
+    p.set_defaults(func=_cmd_ask)
     sub.add_parser("backtest", help="the signals' backtest beside its benchmarks").set_defaults(
         func=_cmd_backtest
     )
@@ -942,6 +1006,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("warehouse", help="write a DuckDB file holding views over the lake")
     p.add_argument("path", nargs="?")
     p.set_defaults(func=_cmd_warehouse)
+    p = sub.add_parser("serve", help="the HTTP API (docs/SERVING.md) on http://HOST:PORT")
+    p.add_argument("--host", default="127.0.0.1", help="off loopback MARKET_API_TOKEN is required")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--reload-check-s",
+        type=float,
+        default=5.0,
+        help="seconds between run-date checks (and alias checks against a tracking server)",
+    )
+    p.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    p.set_defaults(func=_cmd_serve)
     p = sub.add_parser("halt", help="serve HOLD (position 0) for every symbol until resumed")
     _add_operator_arguments(p)
     p.set_defaults(func=_cmd_halt)

@@ -57,12 +57,18 @@ MODEL_ASSETS = (
 retrain_job = dg.define_asset_job(
     "retrain",
     selection=dg.AssetSelection.assets(
-        "training_set", *MODEL_ASSETS, "model_report", "backtest", "walk_forward", "signals"
+        "training_set",
+        *MODEL_ASSETS,
+        "model_report",
+        "backtest",
+        "walk_forward",
+        "signals",
+        "pattern_insights",
     ),
     description="Rebuild the training set, train every model (logged and registered in MLflow: "
     "a first version serves at once, later ones wait as challengers for promotion in shadow), "
-    "the out-of-sample report, the backtest, the walk-forward record (new blocks only), and "
-    "today's signals from the champions.",
+    "the out-of-sample report, the backtest, the walk-forward record (new blocks only), "
+    "today's signals from the champions and the pattern oracle's event studies.",
     tags={"market/kind": "retrain"},
 )
 
@@ -78,6 +84,7 @@ sweep_job = dg.define_asset_job(
         "backtest",
         "walk_forward",
         "signals",
+        "pattern_insights",
     ),
     description="Continue the Optuna studies on the current training set, then retrain every "
     "model with the best parameters and report (promotion included).",
@@ -102,6 +109,7 @@ NIGHTLY_ASSETS = (
     "model_health",
     "shadow_promotion",
     "signals",
+    "pattern_insights",
 )
 
 nightly_job = dg.define_asset_job(
@@ -109,9 +117,9 @@ nightly_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*NIGHTLY_ASSETS),
     description="The nightly run for the whole universe, one step per stage: ingestion, the "
     "blocking contract, validated bars, features and their checks, market context, labels, "
-    "feature drift, champion health, promotion in shadow and today's signals (from the "
-    "champions it leaves). The drift sensor reacts to its "
-    "monitoring results.",
+    "feature drift, champion health, promotion in shadow, today's signals (from the "
+    "champions it leaves) and the pattern oracle's event studies on the new bars. The drift "
+    "sensor reacts to its monitoring results.",
 )
 
 walk_forward_job = dg.define_asset_job(

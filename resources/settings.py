@@ -24,6 +24,7 @@
 | MARKET_MLFLOW_LOCK_WAIT_S | 60             | how long an MLflow call waits out a locked SQLite store (resources.store_retry) |
 | DAGSTER_HOME      | <project>/.dagster     | the Dagster instance (its SQLite stores are backed up by `market backup`) |
 | MARKET_CASH_RATE  | 0.0                    | annual cash rate (decimal, 0.04 = 4 %): every backtest Sharpe is in excess of it |
+| MARKET_API_TOKEN  | (none)                 | `market serve`: bearer token every HTTP request must carry; required off loopback |
 """
 
 from __future__ import annotations
@@ -184,6 +185,13 @@ def alert_email_to() -> list[str]:
 def dagster_ui_url() -> str:
     """The Dagster UI's base URL, for the run links in alerts (``DAGSTER_UI_URL``)."""
     return os.environ.get("DAGSTER_UI_URL") or "http://127.0.0.1:3000"
+
+
+def api_token() -> str | None:
+    """The bearer token of the HTTP API (``MARKET_API_TOKEN``; pipelines/api.py). Set: every
+    request must carry ``Authorization: Bearer <token>``; unset or empty: no authentication,
+    which `market serve` allows on a loopback address only."""
+    return os.environ.get("MARKET_API_TOKEN") or None
 
 
 def disable_telemetry() -> None:

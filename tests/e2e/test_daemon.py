@@ -165,7 +165,7 @@ def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
     }
     with dagster_daemon(every_minute):
         nightly = wait_for_run(
-            home, "nightly", 300, tags={"dagster/schedule_name": "nightly_schedule"}
+            home, "nightly", 480, tags={"dagster/schedule_name": "nightly_schedule"}
         )
     log = (tmp_path / "dagster_home" / "daemon.log").read_text()
     assert nightly.status == dg.DagsterRunStatus.SUCCESS, log[-4000:]
