@@ -101,6 +101,7 @@ def check_verdicts(instance: dg.DagsterInstance, run_id: str, check: str) -> dic
     return verdicts
 
 
+@pytest.mark.timeout(900)  # about 6 minutes alone on 2 cores: room for a loaded CI machine
 def test_daemon_sensor_launches_a_retrain_on_drift(tmp_path, monkeypatch):
     # retrain (not sweep) on this drift: the severe threshold is set above it
     env = isolated_env(tmp_path, MARKET_SEVERE_DRIFT_SHARE="0.95")
