@@ -367,8 +367,8 @@ class ApiState:
         features, left_out = None, []
         try:
             features, left_out = self.lake.read_available("features", self.universe.symbols)
-        except LakePartitionMissingError:
-            pass  # nothing materialized yet
+        except LakePartitionMissingError:  # nothing materialized yet: served as 503
+            features, left_out = None, []
         except LakeReadError as error:
             problems["features"] = str(error)
         window, data_date = None, None

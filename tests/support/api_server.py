@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.processes import BIN, PROJECT_ROOT, free_port
+from tests.support.processes import BIN, PROJECT_ROOT, free_port, stop_group, wait_for_http
 
 
 @contextmanager
@@ -34,27 +31,10 @@ def api_server(env: dict[str, str], *args: str, timeout_s: float = 120) -> Itera
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=5).close()
-                break
-            except urllib.error.HTTPError:
-                break  # it answered
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"server did not start:\n{log.read_text()[-3000:]}"
-                    ) from None
-                time.sleep(0.3)
+        wait_for_http(proc, f"{url}/health", log, timeout_s, "server")
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
 
 
 def request(

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,25 +85,36 @@ def dagster_webserver(env: dict[str, str], timeout_s: float = 90) -> Iterator[in
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"webserver did not start:\n{log.read_text()[-3000:]}"
-                    ) from None
-                time.sleep(0.5)
+        wait_for_http(proc, f"http://127.0.0.1:{port}/server_info", log, timeout_s, "webserver")
         yield port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        stop_group(proc)
+
+
+def wait_for_http(proc: subprocess.Popen, url: str, log: Path, timeout_s: float, what: str) -> None:
+    """Until ``url`` answers (any HTTP status counts); the process's log tail if it dies or
+    does not answer in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.3)
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process group, SIGKILL if it has not gone within 20 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 @contextmanager
