@@ -34,7 +34,8 @@ Reload. Before answering, each request stats the lake files the server reads and
 SQLite store (a few dozen ``stat`` calls, microseconds):
 
 - a lake file changed: the lake part is read again and the universe re-scored;
-- the store file changed (any registry write changes its mtime or size): the champion aliases
+- the store file changed (its stat, or SQLite's file change counter, which every committed write
+  bumps even within one timestamp tick): the champion aliases
   are read (one registry query, ~15 ms); a model whose ``champion`` alias moved is loaded
   (seconds) and the universe re-scored, all before this request is answered, so the first
   request after an alias move already reports the new version;
@@ -216,12 +217,28 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _stat(path: str) -> tuple[int, int] | None:
+def _stat(path: str) -> tuple[int, int, int] | None:
     try:
         found = os.stat(path)
     except OSError:
         return None
-    return (found.st_mtime_ns, found.st_size)
+    # the inode too: an atomic rewrite (rename) within one timestamp tick keeps mtime and size
+    return (found.st_ino, found.st_mtime_ns, found.st_size)
+
+
+def _store_stamp(path: str) -> tuple | None:
+    """The store file's stat and SQLite's file change counter (header bytes 24-27, bumped by
+    every committed write in rollback-journal mode, MLflow's): file timestamps are as coarse as
+    the kernel tick, so two writes a few milliseconds apart can share mtime and size."""
+    found = _stat(path)
+    if found is None:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(28)
+    except OSError:
+        return found
+    return (*found, int.from_bytes(header[24:28], "big")) if len(header) == 28 else found
 
 
 class ApiState:
@@ -275,7 +292,9 @@ class ApiState:
         return tuple(_stat(p) for p in self._lake_files)
 
     def store_fingerprint(self) -> tuple:
-        return tuple(_stat(p) for p in self._store_files) if self._store_files else ("server",)
+        if not self._store_files:
+            return ("server",)
+        return tuple(_store_stamp(p) for p in self._store_files)
 
     def _refresh(self) -> None:
         old = self.snapshot

@@ -53,11 +53,25 @@ NIGHTLY_CRON = os.environ.get("MARKET_NIGHTLY_CRON", "0 22 * * 1-5")
     description="Weekdays after the US close: ingest, validate, features, labels, context, "
     "drift and health for the whole universe in one run.",
 )
-def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+def nightly_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> dg.RunRequest | dg.SkipReason:
+    """One nightly run per night: a tick skips while that night's run is queued, in progress
+    or done (a schedule's run key does not stop a second tick of the same night; two nightlies
+    on one data folder would race). A failed night may be launched again by a later tick."""
     day = context.scheduled_execution_time.date().isoformat()
-    return dg.RunRequest(
-        run_key=f"nightly-{day}", tags={**universe_range_tags(), "market/night": day}
-    )
+    night = {"market/night": day}
+    earlier = context.instance.get_runs(filters=dg.RunsFilter(job_name="nightly", tags=night))
+    standing = [r for r in earlier if r.status not in NIGHT_MAY_RETRY]
+    if standing:
+        return dg.SkipReason(
+            f"the nightly run of {day} is {standing[0].status.value.lower()} "
+            f"({standing[0].run_id}): one nightly per night"
+        )
+    return dg.RunRequest(run_key=f"nightly-{day}", tags={**universe_range_tags(), **night})
+
+
+NIGHT_MAY_RETRY = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 
 
 @dg.schedule(

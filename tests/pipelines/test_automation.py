@@ -4,6 +4,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from dagster._core.test_utils import create_run_for_test
 
 from assets.partitions import UNIVERSE
 from pipelines.automation import (
@@ -35,9 +36,11 @@ def tick(instance, cursor=None, **thresholds) -> dg.SensorResult:
     return drift_retrain_sensor(context)
 
 
-def test_schedule_tick_requests_one_nightly_run_over_the_universe():
+def test_schedule_tick_requests_one_nightly_run_over_the_universe(instance):
     when = datetime(2026, 11, 23, 22, 0, tzinfo=ZoneInfo("America/New_York"))
-    request = nightly_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+    request = nightly_schedule(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    )
     assert request.run_key == "nightly-2026-11-23"
     assert request.tags["dagster/asset_partition_range_start"] == UNIVERSE.symbols[0]
     assert request.tags["dagster/asset_partition_range_end"] == UNIVERSE.symbols[-1]
@@ -45,6 +48,37 @@ def test_schedule_tick_requests_one_nightly_run_over_the_universe():
     assert schedule.cron_schedule == "0 22 * * 1-5"
     assert schedule.execution_timezone == "America/New_York"
     assert schedule.job_name == "nightly"
+
+
+def test_one_nightly_per_night_while_that_night_runs_or_succeeded(instance):
+    when = datetime(2026, 11, 23, 22, 0, tzinfo=ZoneInfo("America/New_York"))
+
+    def tick():
+        return nightly_schedule(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        )
+
+    assert isinstance(tick(), dg.RunRequest)  # nothing yet
+    night = {"market/night": "2026-11-23"}
+    failed = create_run_for_test(
+        instance, job_name="nightly", status=dg.DagsterRunStatus.FAILURE, tags=night
+    )
+    assert isinstance(tick(), dg.RunRequest)  # a failed night may run again
+    running = create_run_for_test(
+        instance, job_name="nightly", status=dg.DagsterRunStatus.STARTED, tags=night
+    )
+    skipped = tick()
+    assert isinstance(skipped, dg.SkipReason)
+    assert (
+        running.run_id in skipped.skip_message and "one nightly per night" in skipped.skip_message
+    )
+    assert failed.run_id not in skipped.skip_message
+    other = {"market/night": "2026-11-24"}  # another night's run does not hold this one
+    instance.delete_run(running.run_id)
+    create_run_for_test(
+        instance, job_name="nightly", status=dg.DagsterRunStatus.SUCCESS, tags=other
+    )
+    assert isinstance(tick(), dg.RunRequest)
 
 
 def test_sensor_launches_once_per_drifted_materialization_then_skips(instance):
