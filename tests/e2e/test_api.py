@@ -276,7 +276,12 @@ def test_a_moved_champion_alias_is_served_on_the_next_request(server, lake_env, 
     behind it scores; moving the alias back is picked up the same way."""
     uri = f"sqlite:///{Path(lake_env['MARKET_DATA_DIR']) / 'mlflow' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    import mlflow
     from mlflow import MlflowClient
+
+    # MLflow's registry resolves a `models:/m-…` source through the process-wide tracking URI,
+    # which an earlier test in this process may have set to another store
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", uri)
 
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     name = "direction_xgboost"

@@ -139,7 +139,7 @@ def wait_for_mlflow_run(dagster_run_id: str, seconds: float) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # two pipeline runs back to back: a loaded CI machine needs the room
+@pytest.mark.timeout(1500)  # two pipeline runs back to back: a loaded CI machine needs the room
 @pytest.mark.parametrize("point", list(KILL_POINTS))
 def test_a_killed_market_run_is_failed_by_the_next_command_and_the_rerun_succeeds(
     point, tmp_path, monkeypatch
@@ -163,7 +163,7 @@ def test_a_killed_market_run_is_failed_by_the_next_command_and_the_rerun_succeed
     with dg.DagsterInstance.from_config(home) as instance:
         killed = wait_for_run(instance, job, 300)
         if point == "training":  # once its first MLflow run is open: mid-training
-            wait_for_mlflow_run(killed.run_id, 420)
+            wait_for_mlflow_run(killed.run_id, 600)
         os.killpg(process.pid, signal.SIGKILL)  # the whole process group
         process.wait()
         assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.STARTED
