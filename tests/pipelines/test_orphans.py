@@ -151,6 +151,9 @@ def test_a_killed_market_run_is_failed_by_the_next_command_and_the_rerun_succeed
     home = env["DAGSTER_HOME"]
     monkeypatch.setenv("DAGSTER_HOME", home)  # the instance's dagster.yaml reads it
     monkeypatch.setenv("MARKET_DATA_DIR", env["MARKET_DATA_DIR"])
+    # the store is the one under the data folder: an earlier test's mlflow.set_tracking_uri
+    # leaves MLFLOW_TRACKING_URI in this process's environment
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     slice_ = ["--symbols", *symbols, *flags] if flags else []
     process = subprocess.Popen(
         [str(BIN / "market"), "materialize", *slice_],
