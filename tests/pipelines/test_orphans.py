@@ -188,7 +188,8 @@ def test_a_killed_market_run_is_failed_by_the_next_command_and_the_rerun_succeed
 
         from resources import settings
 
-        client = mlflow.MlflowClient(settings.mlflow_tracking_uri())
+        uri = settings.mlflow_tracking_uri()
+        client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
         experiments = [e.experiment_id for e in client.search_experiments()]
         runs = client.search_runs(experiments, max_results=5000)
         # the killed run's MLflow runs are ended, none is left RUNNING; the rerun registered
